@@ -1,0 +1,26 @@
+"""Plain Python values <-> DynamoDB attribute values, through boto3's own types."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+Item = dict[str, Any]
+
+
+def to_attributes(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Serializes a plain mapping, leaving out None (absent attributes)."""
+    return {k: _serializer.serialize(v) for k, v in values.items() if v is not None}
+
+
+def to_attribute(value: Any) -> dict[str, Any]:
+    return _serializer.serialize(value)
+
+
+def from_attributes(item: Mapping[str, Any]) -> Item:
+    return {k: _deserializer.deserialize(v) for k, v in item.items()}

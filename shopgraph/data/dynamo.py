@@ -1,0 +1,192 @@
+"""The one way the service talks to DynamoDB.
+
+`Dynamo` binds a client to the table and to the cost recorder of one request:
+every call asks for ReturnConsumedCapacity and is counted, and engine failures
+become the domain errors clients are promised (THROTTLED, UNAVAILABLE) instead
+of DynamoDB messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aioboto3
+from botocore.config import Config
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
+
+from shopgraph.data.codec import Item, from_attributes
+from shopgraph.data.cost import CostRecorder
+from shopgraph.errors import Throttled, Unavailable
+from shopgraph.settings import Settings
+
+log = logging.getLogger(__name__)
+
+BATCH_GET_LIMIT = 100
+THROTTLE_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+    }
+)
+UNREACHABLE_ERRORS = (
+    EndpointConnectionError,
+    ConnectTimeoutError,
+    ReadTimeoutError,
+    ConnectionClosedError,
+)
+
+
+def client_config(settings: Settings) -> Config:
+    return Config(
+        # botocore's standard mode: exponential backoff with jitter on
+        # throttling and transient errors, before we see them.
+        retries={"mode": "standard", "max_attempts": settings.dynamodb_max_attempts},
+        max_pool_connections=settings.max_pool_connections,
+        connect_timeout=3,
+        read_timeout=10,
+    )
+
+
+@asynccontextmanager
+async def open_client(settings: Settings, endpoint_url: str | None = None) -> AsyncIterator[Any]:
+    endpoint = endpoint_url or settings.endpoint_url
+    credentials: dict[str, str] = {}
+    if endpoint and not os.environ.get("AWS_ACCESS_KEY_ID") and not os.environ.get("AWS_PROFILE"):
+        # Local engines need some credentials; DynamoDB Local rejects '-' and '_' in them.
+        credentials = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
+    session = aioboto3.Session()
+    async with session.client(
+        "dynamodb",
+        region_name=settings.region,
+        endpoint_url=endpoint,
+        config=client_config(settings),
+        **credentials,
+    ) as client:
+        yield client
+
+
+def _snake(operation: str) -> str:
+    return "".join("_" + c.lower() if c.isupper() else c for c in operation).lstrip("_")
+
+
+class Dynamo:
+    def __init__(self, client: Any, table_name: str, cost: CostRecorder | None = None) -> None:
+        self.client = client
+        self.table_name = table_name
+        self.cost = cost
+
+    async def call(self, operation: str, **params: Any) -> dict[str, Any]:
+        """Calls one DynamoDB operation; ClientErrors other than throttling pass through."""
+        params.setdefault("ReturnConsumedCapacity", "TOTAL")
+        try:
+            response = await getattr(self.client, _snake(operation))(**params)
+        except ClientError as exc:
+            if self.cost is not None:
+                self.cost.record(operation, None)
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in THROTTLE_CODES:
+                raise Throttled("The store is busy; retry shortly.") from exc
+            if code == "ResourceNotFoundException" and operation != "DescribeTable":
+                raise Unavailable("The store is not available.") from exc
+            raise
+        except UNREACHABLE_ERRORS as exc:
+            raise Unavailable("The store cannot be reached.") from exc
+        if self.cost is not None:
+            self.cost.record(operation, response.get("ConsumedCapacity"))
+        return response
+
+    async def get(self, key: dict[str, str], *, consistent: bool = False) -> Item | None:
+        response = await self.call(
+            "GetItem",
+            TableName=self.table_name,
+            Key={k: {"S": v} for k, v in key.items()},
+            ConsistentRead=consistent,
+        )
+        item = response.get("Item")
+        return from_attributes(item) if item else None
+
+    async def query(self, **params: Any) -> dict[str, Any]:
+        return await self.call("Query", TableName=self.table_name, **params)
+
+    async def query_all(self, **params: Any) -> list[Item]:
+        """Every item of a (small) single-partition query, following pages."""
+        items: list[Item] = []
+        while True:
+            response = await self.query(**params)
+            items.extend(from_attributes(i) for i in response.get("Items", []))
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                return items
+            params["ExclusiveStartKey"] = last
+
+    async def batch_get(
+        self, keys: Sequence[dict[str, str]], *, max_attempts: int = 10
+    ) -> list[Item | None]:
+        """Items for keys, in the order asked (None where absent).
+
+        Duplicates are asked once; chunks of 100 go out concurrently;
+        UnprocessedKeys are asked again with exponential backoff and full jitter.
+        """
+        unique: dict[tuple[str, str], dict[str, str]] = {}
+        for key in keys:
+            unique.setdefault((key["PK"], key["SK"]), key)
+        ordered = list(unique.values())
+        chunks = [ordered[i : i + BATCH_GET_LIMIT] for i in range(0, len(ordered), BATCH_GET_LIMIT)]
+        found: dict[tuple[str, str], Item] = {}
+        results = await asyncio.gather(*(self._batch_get_chunk(c, max_attempts) for c in chunks))
+        for chunk_items in results:
+            for item in chunk_items:
+                found[(item["PK"], item["SK"])] = item
+        return [found.get((k["PK"], k["SK"])) for k in keys]
+
+    async def _batch_get_chunk(self, keys: list[dict[str, str]], max_attempts: int) -> list[Item]:
+        request: dict[str, Any] = {
+            self.table_name: {"Keys": [{k: {"S": v} for k, v in key.items()} for key in keys]}
+        }
+        items: list[Item] = []
+        for attempt in range(max_attempts):
+            response = await self.call("BatchGetItem", RequestItems=request)
+            items.extend(
+                from_attributes(i) for i in response.get("Responses", {}).get(self.table_name, [])
+            )
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                return items
+            await asyncio.sleep(backoff_delay(attempt))
+        raise Throttled("The store is busy; retry shortly.")
+
+    async def batch_write(self, requests: list[dict[str, Any]], *, max_attempts: int = 12) -> None:
+        """Writes up to 25 put/delete requests, retrying UnprocessedItems with backoff."""
+        assert len(requests) <= 25
+        pending: dict[str, Any] = {self.table_name: requests}
+        for attempt in range(max_attempts):
+            response = await self.call("BatchWriteItem", RequestItems=pending)
+            pending = response.get("UnprocessedItems") or {}
+            if not pending:
+                return
+            await asyncio.sleep(backoff_delay(attempt))
+        raise Throttled("The store is busy; retry shortly.")
+
+    async def transact_write(self, items: list[dict[str, Any]], token: str | None = None) -> None:
+        params: dict[str, Any] = {"TransactItems": items}
+        if token:
+            params["ClientRequestToken"] = token
+        await self.call("TransactWriteItems", **params)
+
+
+def backoff_delay(attempt: int, base: float = 0.05, cap: float = 2.0) -> float:
+    """Exponential backoff with full jitter."""
+    return random.uniform(0, min(cap, base * 2**attempt))

@@ -1,0 +1,36 @@
+"""Sessions: TTL items keyed by the SHA-256 of the token."""
+
+from __future__ import annotations
+
+import time
+
+from shopgraph.data import keys
+from shopgraph.data.codec import to_attributes
+from shopgraph.data.dynamo import Dynamo
+from shopgraph.data.entities import Session
+
+
+async def put_session(db: Dynamo, session: Session) -> None:
+    await db.call(
+        "PutItem",
+        TableName=db.table_name,
+        Item=to_attributes(session.to_item()),
+        ConditionExpression="attribute_not_exists(PK)",
+    )
+
+
+async def live_session(db: Dynamo, token_hash: str) -> Session | None:
+    """The session, unless absent or past its ttl (TTL deletion may lag by days)."""
+    item = await db.get(keys.SESSION.key(token_hash=token_hash))
+    if not item:
+        return None
+    session = Session.from_item(item)
+    return session if session.ttl > time.time() else None
+
+
+async def delete_session(db: Dynamo, token_hash: str) -> None:
+    await db.call(
+        "DeleteItem",
+        TableName=db.table_name,
+        Key={k: {"S": v} for k, v in keys.SESSION.key(token_hash=token_hash).items()},
+    )

@@ -1,0 +1,12 @@
+"""Daily sales statistics, kept up to date from the table's stream."""
+
+from __future__ import annotations
+
+from shopgraph.data import keys
+from shopgraph.data.dynamo import Dynamo
+from shopgraph.data.entities import SalesStats
+
+
+async def sales_stats(db: Dynamo, day: str) -> SalesStats:
+    item = await db.get(keys.SALES_STATS.key(day=day))
+    return SalesStats.from_item(day, item)

@@ -1,0 +1,69 @@
+"""What every resolver of one request shares."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from shopgraph.data import sessions
+from shopgraph.data.dynamo import Dynamo
+from shopgraph.data.entities import User
+from shopgraph.data.paging import CursorCodec
+from shopgraph.resolvers.loaders import Loaders
+from shopgraph.security import token_hash
+from shopgraph.settings import Settings
+
+MAX_TOKEN_LENGTH = 256
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, token = authorization.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or len(token) > MAX_TOKEN_LENGTH:
+        return None
+    return token
+
+
+@dataclass
+class RequestContext:
+    settings: Settings
+    db: Dynamo
+    cursors: CursorCodec
+    request_id: str
+    token: str | None = None
+    request: Any = None
+    response: Any = None
+    loaders: Loaders = field(init=False)
+    _viewer: asyncio.Future[User | None] | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.loaders = Loaders(self.db)
+
+    @property
+    def token_hash(self) -> str | None:
+        return token_hash(self.token) if self.token else None
+
+    async def viewer(self) -> User | None:
+        """The signed-in user, looked up once per request. An unknown, expired
+        or ended token counts as no token."""
+        if self._viewer is None:
+            self._viewer = asyncio.ensure_future(self._load_viewer())
+        return await asyncio.shield(self._viewer)
+
+    def act_as(self, user: User | None, token: str | None) -> None:
+        """After signing in, up or out, the rest of the request sees the new viewer."""
+        self.token = token
+        self._viewer = asyncio.get_running_loop().create_future()
+        self._viewer.set_result(user)
+
+    async def _load_viewer(self) -> User | None:
+        hashed = self.token_hash
+        if not hashed:
+            return None
+        session = await sessions.live_session(self.db, hashed)
+        if session is None:
+            return None
+        return await self.loaders.users.load(session.user_id)

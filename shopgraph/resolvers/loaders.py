@@ -1,0 +1,61 @@
+"""Per-request dataloaders: keys asked in one tick go out as one batch.
+
+Entities by key go through BatchGetItem (100 keys a call, concurrent chunks);
+per-parent listings (an order's lines, a product's view counters) run their
+single-partition Queries concurrently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from typing import TypeVar
+
+from aiodataloader import DataLoader
+
+from shopgraph.data import keys, orders, products
+from shopgraph.data.codec import Item
+from shopgraph.data.dynamo import Dynamo
+from shopgraph.data.entities import Order, OrderLine, Product, User
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+def _by_key(
+    db: Dynamo,
+    key_of: Callable[[K], dict[str, str]],
+    entity_of: Callable[[Item], V],
+) -> DataLoader[K, V | None]:
+    async def load(ids: Sequence[K]) -> list[V | None]:
+        items = await db.batch_get([key_of(i) for i in ids])
+        return [entity_of(item) if item else None for item in items]
+
+    # One BatchGetItem carries 100 keys; Dynamo.batch_get chunks larger batches.
+    return DataLoader(load)
+
+
+def _concurrent(fetch: Callable[[K], Awaitable[V]]) -> DataLoader[K, V]:
+    async def load(ids: Sequence[K]) -> list[V]:
+        return list(await asyncio.gather(*(fetch(i) for i in ids)))
+
+    return DataLoader(load)
+
+
+class Loaders:
+    def __init__(self, db: Dynamo) -> None:
+        self.users: DataLoader[str, User | None] = _by_key(
+            db, lambda i: keys.USER.key(user_id=i), User.from_item
+        )
+        self.products: DataLoader[str, Product | None] = _by_key(
+            db, lambda i: keys.PRODUCT.key(product_id=i), Product.from_item
+        )
+        self.orders: DataLoader[keys.OrderRef, Order | None] = _by_key(
+            db, lambda ref: ref.key, Order.from_item
+        )
+        self.order_lines: DataLoader[str, list[OrderLine]] = _concurrent(
+            lambda number: orders.order_lines(db, number)
+        )
+        self.view_counts: DataLoader[str, int] = _concurrent(
+            lambda product_id: products.view_count(db, product_id)
+        )

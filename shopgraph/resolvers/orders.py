@@ -1,0 +1,52 @@
+"""Order listings as the API offers them: arguments checked, then one data-layer call."""
+
+from __future__ import annotations
+
+from shopgraph.data import orders
+from shopgraph.data.entities import OrderStatus
+from shopgraph.data.paging import Page, validate_first
+from shopgraph.data.timefmt import validate_date_prefix
+from shopgraph.errors import BadUserInput
+from shopgraph.resolvers.context import RequestContext
+
+
+async def user_orders(
+    ctx: RequestContext,
+    user_id: str,
+    *,
+    first: int,
+    after: str | None,
+    sort: str,
+    placed_on: str | None,
+    since: str | None,
+    until: str | None,
+) -> Page:
+    validate_first(first)
+    order_sort = orders.OrderSort(sort)
+    if placed_on is not None:
+        validate_date_prefix(placed_on, "placedOn")
+    if order_sort.by_total and (placed_on or since or until):
+        raise BadUserInput("placedOn, since and until go with NEWEST_FIRST or OLDEST_FIRST only")
+    if since is not None and until is not None and since > until:
+        raise BadUserInput("since must not be after until")
+    return await orders.user_orders(
+        ctx.db,
+        ctx.cursors,
+        user_id,
+        first=first,
+        after=after,
+        sort=order_sort,
+        sk_range=orders.SortKeyRange.of(placed_on, since, until),
+    )
+
+
+async def orders_by_status(
+    ctx: RequestContext, status: OrderStatus, first: int, after: str | None
+) -> Page:
+    return await orders.orders_by_status(
+        ctx.db, ctx.cursors, status, ctx.settings.status_shards, first=first, after=after
+    )
+
+
+async def flagged_orders(ctx: RequestContext, first: int, after: str | None) -> Page:
+    return await orders.flagged_orders(ctx.db, ctx.cursors, first=first, after=after)

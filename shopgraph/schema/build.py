@@ -1,0 +1,58 @@
+"""The assembled schema and its exported SDL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import strawberry
+from strawberry.extensions import (
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+
+from shopgraph.schema.extensions import DynamoCost, ErrorCodes, with_code
+from shopgraph.schema.root import Mutation, Query
+
+EXPORTED_SDL = Path(__file__).with_name("schema.graphql")
+
+
+class ShopSchema(strawberry.Schema):
+    def process_errors(self, errors: Any, execution_context: Any = None) -> None:
+        # ErrorCodes logs what is unexpected, with the request id; domain errors
+        # are answers, not incidents, and are not logged as errors.
+        return None
+
+    async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        result = await super().execute(*args, **kwargs)
+        # A document that fails to parse is answered outside the extensions'
+        # operation hook; give its errors their code here.
+        if result.errors and any("code" not in (e.extensions or {}) for e in result.errors):
+            request_id = getattr(kwargs.get("context_value"), "request_id", None)
+            result.errors = [with_code(e, request_id) for e in result.errors]
+        return result
+
+
+def build_schema(
+    *, max_depth: int = 12, max_aliases: int = 30, max_tokens: int = 5000
+) -> strawberry.Schema:
+    return ShopSchema(
+        query=Query,
+        mutation=Mutation,
+        extensions=[
+            ParserCache(maxsize=256),
+            ValidationCache(maxsize=256),
+            QueryDepthLimiter(max_depth=max_depth),
+            MaxAliasesLimiter(max_alias_count=max_aliases),
+            MaxTokensLimiter(max_token_count=max_tokens),
+            DynamoCost,
+            ErrorCodes(),
+        ],
+    )
+
+
+def export_sdl() -> str:
+    return build_schema().as_str() + "\n"

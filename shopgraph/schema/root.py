@@ -1,0 +1,153 @@
+"""The Query and Mutation roots of the contract."""
+
+from __future__ import annotations
+
+import strawberry
+
+from shopgraph.data import keys, products, stats, users
+from shopgraph.data.timefmt import validate_day
+from shopgraph.errors import BadUserInput, Forbidden
+from shopgraph.resolvers import accounts, auth
+from shopgraph.resolvers import orders as order_listings
+from shopgraph.resolvers.validation import check_category, normalize_email
+from shopgraph.schema.types import (
+    AuthPayload,
+    Ctx,
+    Order,
+    OrderConnection,
+    OrderStatus,
+    Product,
+    ProductConnection,
+    SalesStats,
+    User,
+)
+
+MAX_PRODUCT_IDS = 500
+
+
+def _auth_payload(signed_in: accounts.SignedIn) -> AuthPayload:
+    return AuthPayload(
+        token=signed_in.token, expires_at=signed_in.expires_at, user=User(entity=signed_in.user)
+    )
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(
+        description="The signed-in user (from the session token in `Authorization: Bearer`); "
+        "null when anonymous."
+    )
+    async def viewer(self, info: Ctx) -> User | None:
+        viewer = await info.context.viewer()
+        return User(entity=viewer) if viewer else None
+
+    @strawberry.field(
+        description="A user by id, or null. Public fields: id, name. The rest: the user or an admin."
+    )
+    async def user(self, info: Ctx, id: strawberry.ID) -> User | None:
+        user = await info.context.loaders.users.load(keys.validate_id(id, "user id"))
+        return User(entity=user) if user else None
+
+    @strawberry.field(description="Admin only: a user by email (GSI1), or null.")
+    async def user_by_email(self, info: Ctx, email: str) -> User | None:
+        await auth.require_admin(info.context)
+        user = await users.user_by_email(info.context.db, normalize_email(email))
+        if user:
+            info.context.loaders.users.prime(user.id, user)
+        return User(entity=user) if user else None
+
+    @strawberry.field(description="A product by id, or null. Public.")
+    async def product(self, info: Ctx, id: strawberry.ID) -> Product | None:
+        product = await info.context.loaders.products.load(keys.validate_id(id, "product id"))
+        return Product(entity=product) if product else None
+
+    @strawberry.field(
+        description="Products by id (at most 500), in the order asked, null where unknown. Public."
+    )
+    async def products(self, info: Ctx, ids: list[strawberry.ID]) -> list[Product | None]:
+        if len(ids) > MAX_PRODUCT_IDS:
+            raise BadUserInput(f"products(ids:) takes at most {MAX_PRODUCT_IDS} ids")
+        for product_id in ids:
+            keys.validate_id(product_id, "product id")
+        found = await info.context.loaders.products.load_many(list(ids))
+        return [Product(entity=p) if p else None for p in found]
+
+    @strawberry.field(description="Products of one category (GSI1), by product id. Public.")
+    async def products_by_category(
+        self, info: Ctx, category: str, first: int = 20, after: str | None = None
+    ) -> ProductConnection:
+        page = await products.products_by_category(
+            info.context.db, info.context.cursors, check_category(category), first, after
+        )
+        return ProductConnection.of(page)
+
+    @strawberry.field(description="An order by id, or null: its owner or an admin.")
+    async def order(self, info: Ctx, id: strawberry.ID) -> Order | None:
+        viewer = await auth.require_viewer(info.context)
+        ref = keys.OrderRef.decode(id)
+        order = await info.context.loaders.orders.load(ref)
+        if order is None:
+            return None
+        if order.user_id != viewer.id and not viewer.is_admin:
+            raise Forbidden("This order belongs to another customer")
+        return Order(entity=order)
+
+    @strawberry.field(
+        description="Admin only: orders in one status across all users (GSI1), newest first."
+    )
+    async def orders_by_status(
+        self, info: Ctx, status: OrderStatus, first: int = 20, after: str | None = None
+    ) -> OrderConnection:
+        await auth.require_admin(info.context)
+        page = await order_listings.orders_by_status(info.context, status, first, after)
+        return OrderConnection.of(page)
+
+    @strawberry.field(
+        description="Admin only: orders flagged for review (sparse GSI2), most recently flagged "
+        "first."
+    )
+    async def flagged_orders(
+        self, info: Ctx, first: int = 20, after: str | None = None
+    ) -> OrderConnection:
+        await auth.require_admin(info.context)
+        page = await order_listings.flagged_orders(info.context, first, after)
+        return OrderConnection.of(page)
+
+    @strawberry.field(
+        description="Admin only: completed orders and revenue of one UTC day (YYYY-MM-DD), kept "
+        "up to date from the table's stream."
+    )
+    async def sales_stats(self, info: Ctx, day: str) -> SalesStats:
+        await auth.require_admin(info.context)
+        result = await stats.sales_stats(info.context.db, validate_day(day))
+        return SalesStats(
+            day=result.day, completed_orders=result.completed_orders, revenue=result.revenue
+        )
+
+
+@strawberry.input
+class SignUpInput:
+    email: str
+    name: str
+    password: str = strawberry.field(description="At least 8 characters.")
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(
+        description="Creates a customer (the email is unique, case-insensitively) and a session."
+    )
+    async def sign_up(self, info: Ctx, input: SignUpInput) -> AuthPayload:
+        signed_in = await accounts.sign_up(info.context, input.email, input.name, input.password)
+        return _auth_payload(signed_in)
+
+    @strawberry.mutation(
+        description="Opens a session. Wrong email or password: INVALID_CREDENTIALS, the same for "
+        "both."
+    )
+    async def log_in(self, info: Ctx, email: str, password: str) -> AuthPayload:
+        return _auth_payload(await accounts.log_in(info.context, email, password))
+
+    @strawberry.mutation(description="Ends the caller's session (its token stops working at once).")
+    async def log_out(self, info: Ctx) -> bool:
+        return await accounts.log_out(info.context)

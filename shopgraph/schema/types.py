@@ -1,0 +1,294 @@
+"""The contract's object types. Each wraps an entity and resolves its
+relations through the request's dataloaders; private fields check who asks."""
+
+from __future__ import annotations
+
+import enum
+
+import strawberry
+from strawberry.types import Info
+
+from shopgraph.data import entities
+from shopgraph.data.paging import Page
+from shopgraph.resolvers import auth
+from shopgraph.resolvers.context import RequestContext
+from shopgraph.resolvers.orders import user_orders
+from shopgraph.schema.scalars import DateTime, Decimal, money
+
+Ctx = Info[RequestContext, None]
+
+Role = strawberry.enum(entities.Role, name="Role")
+OrderStatus = strawberry.enum(entities.OrderStatus, name="OrderStatus")
+
+
+@strawberry.enum
+class OrderOrder(enum.Enum):
+    NEWEST_FIRST = "NEWEST_FIRST"
+    OLDEST_FIRST = "OLDEST_FIRST"
+    LARGEST_TOTAL_FIRST = "LARGEST_TOTAL_FIRST"
+    SMALLEST_TOTAL_FIRST = "SMALLEST_TOTAL_FIRST"
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool = strawberry.field(
+        description="Exact: true only when another item exists after this page."
+    )
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+    @classmethod
+    def of(cls, page: Page) -> PageInfo:
+        return cls(
+            has_next_page=page.has_next_page,
+            has_previous_page=page.has_previous_page,
+            start_cursor=page.cursors[0] if page.cursors else None,
+            end_cursor=page.cursors[-1] if page.cursors else None,
+        )
+
+
+@strawberry.type
+class User:
+    entity: strawberry.Private[entities.User]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(self.entity.id)
+
+    @strawberry.field
+    def name(self) -> str:
+        return self.entity.name
+
+    @strawberry.field
+    async def email(self, info: Ctx) -> str:
+        await auth.require_self_or_admin(info.context, self.entity.id)
+        return self.entity.email
+
+    @strawberry.field
+    async def role(self, info: Ctx) -> Role:
+        await auth.require_self_or_admin(info.context, self.entity.id)
+        return self.entity.role
+
+    @strawberry.field
+    async def points(self, info: Ctx) -> int:
+        await auth.require_self_or_admin(info.context, self.entity.id)
+        return self.entity.points
+
+    @strawberry.field
+    async def created_at(self, info: Ctx) -> DateTime:
+        await auth.require_self_or_admin(info.context, self.entity.id)
+        return DateTime(self.entity.created_at)
+
+    @strawberry.field(
+        description=(
+            "One page of the user's orders, from one single-partition Query.\n"
+            "placedOn: a date prefix, YYYY, YYYY-MM or YYYY-MM-DD; since/until: inclusive bounds.\n"
+            "The date filters go with NEWEST_FIRST or OLDEST_FIRST only."
+        )
+    )
+    async def orders(
+        self,
+        info: Ctx,
+        first: int = 20,
+        after: str | None = None,
+        order_by: OrderOrder = OrderOrder.NEWEST_FIRST,
+        placed_on: str | None = None,
+        since: DateTime | None = None,
+        until: DateTime | None = None,
+    ) -> OrderConnection:
+        await auth.require_self_or_admin(info.context, self.entity.id)
+        page = await user_orders(
+            info.context,
+            self.entity.id,
+            first=first,
+            after=after,
+            sort=order_by.value,
+            placed_on=placed_on,
+            since=since,
+            until=until,
+        )
+        return OrderConnection.of(page)
+
+
+@strawberry.type
+class Product:
+    entity: strawberry.Private[entities.Product]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(self.entity.id)
+
+    @strawberry.field
+    def name(self) -> str:
+        return self.entity.name
+
+    @strawberry.field
+    def description(self) -> str | None:
+        return self.entity.description
+
+    @strawberry.field
+    def category(self) -> str:
+        return self.entity.category
+
+    @strawberry.field
+    def price(self) -> Decimal:
+        return money(self.entity.price)
+
+    @strawberry.field(description="Units left; null where the product does not track stock.")
+    def stock(self) -> int | None:
+        return self.entity.stock
+
+    @strawberry.field(description="The sum of the product's sharded view counters.")
+    async def view_count(self, info: Ctx) -> int:
+        return await info.context.loaders.view_counts.load(self.entity.id)
+
+    @strawberry.field
+    def created_at(self) -> DateTime:
+        return DateTime(self.entity.created_at)
+
+    @strawberry.field
+    def updated_at(self) -> DateTime | None:
+        return DateTime(self.entity.updated_at) if self.entity.updated_at else None
+
+
+@strawberry.type
+class OrderFlag:
+    reason: str
+    flagged_at: DateTime
+
+
+@strawberry.type
+class OrderItem:
+    line: strawberry.Private[entities.OrderLine]
+
+    @strawberry.field
+    def product_id(self) -> strawberry.ID:
+        return strawberry.ID(self.line.product_id)
+
+    @strawberry.field(description="Null where the product has since been deleted.")
+    async def product(self, info: Ctx) -> Product | None:
+        product = await info.context.loaders.products.load(self.line.product_id)
+        return Product(entity=product) if product else None
+
+    @strawberry.field
+    def quantity(self) -> int:
+        return self.line.quantity
+
+    @strawberry.field(description="The product's price when the order was placed.")
+    def unit_price(self) -> Decimal:
+        return money(self.line.unit_price)
+
+    @strawberry.field
+    def line_total(self) -> Decimal:
+        return money(self.line.line_total)
+
+
+@strawberry.type
+class Order:
+    entity: strawberry.Private[entities.Order]
+
+    @strawberry.field(
+        description="Opaque: it encodes the order's whole key, so that a lookup is one read."
+    )
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(self.entity.id)
+
+    @strawberry.field(description="The short order number shown to people.")
+    def number(self) -> str:
+        return self.entity.number
+
+    @strawberry.field
+    async def user(self, info: Ctx) -> User:
+        user = await info.context.loaders.users.load(self.entity.user_id)
+        if user is None:
+            raise LookupError(f"order {self.entity.number} has no user {self.entity.user_id}")
+        return User(entity=user)
+
+    @strawberry.field
+    def status(self) -> OrderStatus:
+        return self.entity.status
+
+    @strawberry.field
+    def total(self) -> Decimal:
+        return money(self.entity.total)
+
+    @strawberry.field
+    async def items(self, info: Ctx) -> list[OrderItem]:
+        lines = await info.context.loaders.order_lines.load(self.entity.number)
+        return [OrderItem(line=line) for line in lines]
+
+    @strawberry.field
+    def created_at(self) -> DateTime:
+        return DateTime(self.entity.created_at)
+
+    @strawberry.field
+    def updated_at(self) -> DateTime | None:
+        return DateTime(self.entity.updated_at) if self.entity.updated_at else None
+
+    @strawberry.field(description="Set while the order is in the flagged index.")
+    def flag(self) -> OrderFlag | None:
+        flag = self.entity.flag
+        return OrderFlag(reason=flag.reason, flagged_at=DateTime(flag.flagged_at)) if flag else None
+
+
+@strawberry.type
+class OrderEdge:
+    cursor: str
+    node: Order
+
+
+@strawberry.type
+class OrderConnection:
+    edges: list[OrderEdge]
+    page_info: PageInfo
+
+    @strawberry.field
+    def nodes(self) -> list[Order]:
+        return [e.node for e in self.edges]
+
+    @classmethod
+    def of(cls, page: Page) -> OrderConnection:
+        edges = [
+            OrderEdge(cursor=c, node=Order(entity=entities.Order.from_item(i)))
+            for i, c in zip(page.items, page.cursors, strict=True)
+        ]
+        return cls(edges=edges, page_info=PageInfo.of(page))
+
+
+@strawberry.type
+class ProductEdge:
+    cursor: str
+    node: Product
+
+
+@strawberry.type
+class ProductConnection:
+    edges: list[ProductEdge]
+    page_info: PageInfo
+
+    @strawberry.field
+    def nodes(self) -> list[Product]:
+        return [e.node for e in self.edges]
+
+    @classmethod
+    def of(cls, page: Page) -> ProductConnection:
+        edges = [
+            ProductEdge(cursor=c, node=Product(entity=entities.Product.from_item(i)))
+            for i, c in zip(page.items, page.cursors, strict=True)
+        ]
+        return cls(edges=edges, page_info=PageInfo.of(page))
+
+
+@strawberry.type
+class AuthPayload:
+    token: str = strawberry.field(description="Send as `Authorization: Bearer <token>`.")
+    expires_at: DateTime
+    user: User
+
+
+@strawberry.type
+class SalesStats:
+    day: str
+    completed_orders: int
+    revenue: Decimal

@@ -1,0 +1,81 @@
+"""The aiohttp application: /graphql, /healthz, /readyz."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+
+from shopgraph.data.dynamo import open_client
+from shopgraph.data.paging import CursorCodec
+from shopgraph.schema.build import build_schema
+from shopgraph.server.state import AppState
+from shopgraph.server.view import ShopGraphQLView, error_response
+from shopgraph.settings import Settings
+
+log = logging.getLogger("shopgraph.http")
+STATE = web.AppKey("state", AppState)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request_id = uuid.uuid4().hex
+    request["request_id"] = request_id
+    started = time.perf_counter()
+    try:
+        response = await handler(request)
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("unhandled error in request %s", request_id)
+        response = error_response(
+            500, "Internal server error", "INTERNAL_SERVER_ERROR", requestId=request_id
+        )
+    if not response.prepared:
+        response.headers["X-Request-Id"] = request_id
+    log.info(
+        "%s %s %s %.1fms request_id=%s",
+        request.method,
+        request.path,
+        response.status,
+        (time.perf_counter() - started) * 1000,
+        request_id,
+    )
+    return response
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "alive"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    try:
+        await state.client.describe_table(TableName=state.settings.table_name)
+    except Exception as exc:  # any failure means: not ready
+        return web.json_response(
+            {"status": "unavailable", "reason": type(exc).__name__}, status=503
+        )
+    return web.json_response({"status": "ready", "table": state.settings.table_name})
+
+
+def create_app(settings: Settings, endpoint_url: str | None = None) -> web.Application:
+    state = AppState(settings=settings, schema=build_schema(), cursors=CursorCodec(settings.secret))
+    app = web.Application(middlewares=[request_id_middleware], client_max_size=2 * 1024**2)
+    app[STATE] = state
+
+    async def dynamo_client(app: web.Application) -> AsyncIterator[None]:
+        async with open_client(settings, endpoint_url) as client:
+            state.client = client
+            yield
+
+    app.cleanup_ctx.append(dynamo_client)
+    view = ShopGraphQLView(state, graphql_ide="graphiql")
+    app.router.add_route("*", "/graphql", view)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    return app

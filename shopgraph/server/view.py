@@ -1,0 +1,46 @@
+"""The GraphQL endpoint: strawberry's aiohttp view with our request context."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+from strawberry.aiohttp.views import GraphQLView
+from cross_web import HTTPException
+
+from shopgraph.data.cost import CostRecorder
+from shopgraph.data.dynamo import Dynamo
+from shopgraph.resolvers.context import RequestContext, bearer_token
+from shopgraph.server.state import AppState
+
+
+def error_response(status: int, message: str, code: str, **extensions: Any) -> web.Response:
+    body = {"errors": [{"message": message, "extensions": {"code": code, **extensions}}]}
+    return web.Response(status=status, text=json.dumps(body), content_type="application/json")
+
+
+class ShopGraphQLView(GraphQLView):
+    def __init__(self, state: AppState, **kwargs: Any) -> None:
+        super().__init__(state.schema, **kwargs)
+        self.state = state
+
+    async def __call__(self, request: web.Request) -> web.StreamResponse:
+        try:
+            return await self.run(request=request)
+        except HTTPException as exc:
+            # A malformed request is still answered in GraphQL's own shape.
+            return error_response(exc.status_code, exc.reason, "BAD_REQUEST")
+
+    async def get_context(self, request: web.Request, response: Any) -> RequestContext:  # type: ignore[override]
+        settings = self.state.settings
+        cost = CostRecorder(settings.read_unit_price, settings.write_unit_price)
+        return RequestContext(
+            settings=settings,
+            db=Dynamo(self.state.client, settings.table_name, cost),
+            cursors=self.state.cursors,
+            request_id=request.get("request_id", "-"),
+            token=bearer_token(request.headers.get("Authorization")),
+            request=request,
+            response=response,
+        )

@@ -1,0 +1,84 @@
+"""Every setting, read from the environment once, in one place."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+
+log = logging.getLogger(__name__)
+
+
+def _int(env: dict[str, str], name: str, default: int, minimum: int = 1) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise SystemExit(f"{name} must be a whole number, got {raw!r}") from exc
+    if value < minimum:
+        raise SystemExit(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    table_name: str = "shopgraph"
+    # None: start the embedded in-memory engine.
+    endpoint_url: str | None = None
+    region: str = "us-east-1"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    admin_emails: frozenset[str] = frozenset()
+    session_ttl_seconds: int = 86400
+    secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
+    status_shards: int = 4
+    view_shards: int = 10
+    demo_password: str = "shopgraph-demo"
+    read_unit_price: Decimal = Decimal("0.25") / 1_000_000
+    write_unit_price: Decimal = Decimal("1.25") / 1_000_000
+    max_pool_connections: int = 64
+    dynamodb_max_attempts: int = 5
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        secret_text = env.get("SHOPGRAPH_SECRET")
+        if secret_text:
+            secret = secret_text.encode()
+        else:
+            log.warning(
+                "SHOPGRAPH_SECRET is not set: cursors are signed with a random per-process "
+                "key and stop working on restart or on another instance"
+            )
+            secret = secrets.token_bytes(32)
+        admins = frozenset(
+            e.strip().lower() for e in env.get("SHOPGRAPH_ADMIN_EMAILS", "").split(",") if e.strip()
+        )
+        return cls(
+            table_name=env.get("SHOPGRAPH_TABLE") or "shopgraph",
+            endpoint_url=env.get("AWS_ENDPOINT_URL_DYNAMODB")
+            or env.get("AWS_ENDPOINT_URL")
+            or None,
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+            host=env.get("HOST") or "127.0.0.1",
+            port=_int(env, "PORT", 8000, minimum=0),
+            admin_emails=admins,
+            session_ttl_seconds=_int(env, "SHOPGRAPH_SESSION_TTL_SECONDS", 86400),
+            secret=secret,
+            status_shards=_int(env, "SHOPGRAPH_STATUS_SHARDS", 4),
+            view_shards=_int(env, "SHOPGRAPH_VIEW_SHARDS", 10),
+            demo_password=env.get("SHOPGRAPH_DEMO_PASSWORD") or "shopgraph-demo",
+            read_unit_price=Decimal(env.get("SHOPGRAPH_READ_UNIT_PRICE_PER_MILLION") or "0.25")
+            / 1_000_000,
+            write_unit_price=Decimal(env.get("SHOPGRAPH_WRITE_UNIT_PRICE_PER_MILLION") or "1.25")
+            / 1_000_000,
+            max_pool_connections=_int(env, "SHOPGRAPH_MAX_POOL_CONNECTIONS", 64),
+            dynamodb_max_attempts=_int(env, "SHOPGRAPH_DYNAMODB_MAX_ATTEMPTS", 5),
+        )
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
