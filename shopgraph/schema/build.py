@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import strawberry
+from strawberry.schema.config import StrawberryConfig
 from strawberry.extensions import (
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -16,6 +17,7 @@ from strawberry.extensions import (
 
 from shopgraph.schema.extensions import DynamoCost, ErrorCodes, with_code
 from shopgraph.schema.root import Mutation, Query
+from shopgraph.schema.scalars import SCALAR_MAP
 
 EXPORTED_SDL = Path(__file__).with_name("schema.graphql")
 
@@ -43,14 +45,17 @@ def build_schema(
         query=Query,
         mutation=Mutation,
         extensions=[
-            ParserCache(maxsize=256),
-            ValidationCache(maxsize=256),
-            QueryDepthLimiter(max_depth=max_depth),
-            MaxAliasesLimiter(max_alias_count=max_aliases),
-            MaxTokensLimiter(max_token_count=max_tokens),
+            # Factories: a fresh extension per request (the caches are shared
+            # by maxsize inside strawberry).
+            lambda: ParserCache(maxsize=256),
+            lambda: ValidationCache(maxsize=256),
+            lambda: QueryDepthLimiter(max_depth=max_depth),
+            lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
+            lambda: MaxTokensLimiter(max_token_count=max_tokens),
             DynamoCost,
-            ErrorCodes(),
+            ErrorCodes,
         ],
+        config=StrawberryConfig(scalar_map=SCALAR_MAP),
     )
 
 

@@ -29,25 +29,28 @@ def _serialize_decimal(value: decimal.Decimal) -> str:
     return str(value)
 
 
-Decimal = strawberry.scalar(
-    NewType("Decimal", decimal.Decimal),
-    name="Decimal",
-    description='An exact decimal amount, serialized as a string such as "19.99".',
-    serialize=_serialize_decimal,
-    parse_value=_parse_decimal,
-)
+# Resolvers return decimal.Decimal for money; the schema maps it to `Decimal`.
+Decimal = decimal.Decimal
+DateTime = NewType("DateTime", str)
 
-DateTime = strawberry.scalar(
-    NewType("DateTime", str),
-    name="DateTime",
-    description=(
-        'A UTC instant in ISO-8601 with milliseconds, such as "2026-03-15T10:00:00.000Z".'
+SCALAR_MAP = {
+    decimal.Decimal: strawberry.scalar(
+        name="Decimal",
+        description='An exact decimal amount, serialized as a string such as "19.99".',
+        serialize=_serialize_decimal,
+        parse_value=_parse_decimal,
     ),
-    serialize=str,
-    # Any ISO-8601 instant with a zone is accepted and normalized to the
-    # stored form, so it compares with stored instants as a string.
-    parse_value=lambda value: format_instant(parse_instant(value)),
-)
+    DateTime: strawberry.scalar(
+        name="DateTime",
+        description=(
+            'A UTC instant in ISO-8601 with milliseconds, such as "2026-03-15T10:00:00.000Z".'
+        ),
+        serialize=str,
+        # Any ISO-8601 instant with a zone is accepted and normalized to the
+        # stored form, so that it compares with stored instants as a string.
+        parse_value=lambda value: format_instant(parse_instant(value)),
+    ),
+}
 
 
 def money(value: decimal.Decimal) -> decimal.Decimal:

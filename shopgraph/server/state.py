@@ -6,9 +6,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import strawberry
+from aiohttp import web
 
 from shopgraph.data.paging import CursorCodec
 from shopgraph.settings import Settings
+
+
+REQUEST_ID = web.RequestKey("request_id", str)
 
 
 @dataclass

@@ -12,7 +12,7 @@ from cross_web import HTTPException
 from shopgraph.data.cost import CostRecorder
 from shopgraph.data.dynamo import Dynamo
 from shopgraph.resolvers.context import RequestContext, bearer_token
-from shopgraph.server.state import AppState
+from shopgraph.server.state import REQUEST_ID, AppState
 
 
 def error_response(status: int, message: str, code: str, **extensions: Any) -> web.Response:
@@ -39,7 +39,7 @@ class ShopGraphQLView(GraphQLView):
             settings=settings,
             db=Dynamo(self.state.client, settings.table_name, cost),
             cursors=self.state.cursors,
-            request_id=request.get("request_id", "-"),
+            request_id=request.get(REQUEST_ID, "-"),
             token=bearer_token(request.headers.get("Authorization")),
             request=request,
             response=response,

@@ -1,0 +1,160 @@
+"""Test harness: a real DynamoDB engine over HTTP, and the real server.
+
+By default the suite starts moto's server on a loopback port. With
+SHOPGRAPH_TEST_ENDPOINT set (CI's conformance run) it uses that engine instead,
+for instance DynamoDB Local. Each test gets a table of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from shopgraph.data.codec import Item, to_attributes
+from shopgraph.data.dynamo import Dynamo, open_client
+from shopgraph.data.seed import write_items
+from shopgraph.data.table import ensure_table
+from shopgraph.server.app import create_app
+from shopgraph.settings import Settings
+
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+
+ENGINE = "dynamodb-local" if os.environ.get("SHOPGRAPH_TEST_ENDPOINT") else "moto"
+
+
+@pytest.fixture(scope="session")
+def dynamo_endpoint() -> Iterator[str]:
+    configured = os.environ.get("SHOPGRAPH_TEST_ENDPOINT")
+    if configured:
+        yield configured
+        return
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def base_settings(dynamo_endpoint: str) -> Settings:
+    return Settings(endpoint_url=dynamo_endpoint, secret=b"test-secret", status_shards=4)
+
+
+@pytest.fixture(scope="session")
+async def dynamo_client(base_settings: Settings) -> AsyncIterator[Any]:
+    async with open_client(base_settings) as client:
+        yield client
+
+
+@pytest.fixture
+async def table(dynamo_client: Any) -> AsyncIterator[str]:
+    name = f"shopgraph-test-{uuid.uuid4().hex[:12]}"
+    await ensure_table(dynamo_client, name)
+    yield name
+    await dynamo_client.delete_table(TableName=name)
+
+
+@pytest.fixture
+def db(dynamo_client: Any, table: str) -> Dynamo:
+    """Direct table access for arranging data and checking what was written."""
+    return Dynamo(dynamo_client, table)
+
+
+class Api:
+    """The running server, spoken to over HTTP as a client would."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.http = client
+
+    async def post(self, body: Any, token: str | None = None, **headers: str) -> Any:
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return await self.http.post("/graphql", json=body, headers=headers)
+
+    async def gql(
+        self, query: str, variables: dict[str, Any] | None = None, token: str | None = None
+    ) -> dict[str, Any]:
+        response = await self.post({"query": query, "variables": variables or {}}, token)
+        assert response.status == 200, await response.text()
+        return await response.json()
+
+    async def data(
+        self, query: str, variables: dict[str, Any] | None = None, token: str | None = None
+    ) -> dict[str, Any]:
+        """The data of a response that must have no errors."""
+        body = await self.gql(query, variables, token)
+        assert not body.get("errors"), body["errors"]
+        return body["data"]
+
+    async def sign_up(self, email: str, password: str = "correct-horse", name: str = "Tester") -> str:
+        data = await self.data(
+            "mutation($i: SignUpInput!) { signUp(input: $i) { token } }",
+            {"i": {"email": email, "name": name, "password": password}},
+        )
+        return data["signUp"]["token"]
+
+    async def log_in(self, email: str, password: str) -> str:
+        data = await self.data(
+            "mutation($e: String!, $p: String!) { logIn(email: $e, password: $p) { token } }",
+            {"e": email, "p": password},
+        )
+        return data["logIn"]["token"]
+
+
+def error_codes(body: dict[str, Any]) -> list[str]:
+    return [e.get("extensions", {}).get("code") for e in body.get("errors") or []]
+
+
+@pytest.fixture
+async def start_api(
+    base_settings: Settings, table: str
+) -> AsyncIterator[Callable[..., Any]]:
+    """Starts the server on a loopback port, with settings changed as asked."""
+    clients: list[TestClient] = []
+
+    async def start(**changes: Any) -> Api:
+        settings = base_settings.with_(table_name=table, **changes)
+        client = TestClient(TestServer(create_app(settings), host="127.0.0.1"))
+        await client.start_server()
+        clients.append(client)
+        return Api(client)
+
+    yield start
+    for client in clients:
+        await client.close()
+
+
+@pytest.fixture
+async def api(start_api: Callable[..., Any]) -> Api:
+    return await start_api(admin_emails=frozenset({"admin@example.com"}))
+
+
+async def put_items(db: Dynamo, items: list[Item]) -> None:
+    await write_items(db, iter(items), progress=False)
+
+
+async def table_items(db: Dynamo) -> list[Item]:
+    """Every item of the table (a Scan: for checking tests only)."""
+    from shopgraph.data.codec import from_attributes
+
+    items: list[Item] = []
+    params: dict[str, Any] = {"TableName": db.table_name}
+    while True:
+        response = await db.client.scan(**params)
+        items.extend(from_attributes(i) for i in response.get("Items", []))
+        if "LastEvaluatedKey" not in response:
+            return sorted(items, key=lambda i: (i["PK"], i["SK"]))
+        params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+__all__ = ["ENGINE", "Api", "error_codes", "put_items", "table_items", "to_attributes"]

@@ -1,0 +1,59 @@
+"""No N+1: the calls a query makes, read from extensions.cost."""
+
+from __future__ import annotations
+
+from tests.conftest import Api, put_items
+from tests.factories import order, order_with_lines, product
+
+PROFILE_PAGE = """
+{ viewer { orders(first: 20) { nodes { items { product { name } } } } } }
+"""
+
+
+async def test_profile_page_reads_all_products_in_one_batch(api: Api, db) -> None:
+    token = await api.sign_up("batch@example.com")
+    me = (await api.data("{ viewer { id } }", token=token))["viewer"]["id"]
+    products = [product(n) for n in range(5)]
+    items = [p.to_item() for p in products]
+    for n in range(20):
+        three = [products[(n + k) % 5] for k in range(3)]
+        items += order_with_lines(order(me, n), three)
+    await put_items(db, items)
+
+    body = await api.gql(PROFILE_PAGE, token=token)
+
+    assert not body.get("errors")
+    nodes = body["data"]["viewer"]["orders"]["nodes"]
+    assert len(nodes) == 20
+    assert all(len(n["items"]) == 3 for n in nodes)
+    names = {i["product"]["name"] for n in nodes for i in n["items"]}
+    assert names == {p.name for p in products}
+    calls = body["extensions"]["cost"]["calls"]
+    # Session and user; the orders page; one Query per order's lines; one batch of products.
+    assert calls.get("BatchGetItem") == 2  # the viewer's user, then all 5 products
+    assert "GetItem" in calls and calls["GetItem"] == 1  # the session only
+    assert calls["Query"] == 1 + 20
+    assert body["extensions"]["cost"]["totalCalls"] <= 4 + 20
+
+
+async def test_products_by_ids_batches_by_hundred_in_the_order_asked(api: Api, db) -> None:
+    products = [product(n) for n in range(140)]
+    await put_items(db, [p.to_item() for p in products])
+    ids = [p.id for p in reversed(products)] + [f"missing-{n}" for n in range(10)]
+
+    body = await api.gql("query($ids: [ID!]!) { products(ids: $ids) { id } }", {"ids": ids})
+
+    assert not body.get("errors")
+    answered = body["data"]["products"]
+    assert [p["id"] if p else None for p in answered] == [p.id for p in reversed(products)] + [
+        None
+    ] * 10
+    assert body["extensions"]["cost"]["calls"] == {"BatchGetItem": 2}
+
+
+async def test_repeated_ids_are_asked_once(api: Api, db) -> None:
+    await put_items(db, [product(1).to_item()])
+    body = await api.gql('{ a: product(id: "prod-1") { id } b: products(ids: ["prod-1", "prod-1"]) { id } }')
+    assert body["data"]["a"] == {"id": "prod-1"}
+    assert body["data"]["b"] == [{"id": "prod-1"}, {"id": "prod-1"}]
+    assert body["extensions"]["cost"]["calls"] == {"BatchGetItem": 1}
