@@ -7,6 +7,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from aiohttp import web
 
@@ -103,6 +104,15 @@ def seed_command(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def export_schema(settings: Settings, args: argparse.Namespace) -> int:
+    from shopgraph.schema.build import EXPORTED_SDL, export_sdl
+
+    target = args.output or EXPORTED_SDL
+    target.write_text(export_sdl())
+    print(f"wrote {target}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="shopgraph", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
@@ -117,6 +127,9 @@ def parser() -> argparse.ArgumentParser:
     seed_parser = commands.add_parser("seed", help="load the demo dataset")
     _add_seed_options(seed_parser)
 
+    export_parser = commands.add_parser("export-schema", help="write the schema's SDL")
+    export_parser.add_argument("--output", type=Path, default=None)
+
     for sub in (serve_parser, table_parser, seed_parser):
         sub.add_argument(
             "--endpoint-url",
@@ -130,9 +143,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = Settings.from_env()
-    if args.endpoint_url:
+    if getattr(args, "endpoint_url", None):
         settings = settings.with_(endpoint_url=args.endpoint_url)
-    commands = {"serve": serve, "create-table": create_table, "seed": seed_command}
+    commands = {
+        "serve": serve,
+        "create-table": create_table,
+        "seed": seed_command,
+        "export-schema": export_schema,
+    }
     return commands[args.command](settings, args)
 
 

@@ -123,7 +123,7 @@ async def start_api(
     clients: list[TestClient] = []
 
     async def start(**changes: Any) -> Api:
-        settings = base_settings.with_(table_name=table, **changes)
+        settings = base_settings.with_(**{"table_name": table, **changes})
         client = TestClient(TestServer(create_app(settings), host="127.0.0.1"))
         await client.start_server()
         clients.append(client)

@@ -1,0 +1,48 @@
+"""The exported schema keeps the public contract."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from graphql import build_schema, find_breaking_changes
+
+from shopgraph.schema.build import EXPORTED_SDL, export_sdl
+
+CONTRACT = Path(__file__).resolve().parents[1].parent / "shared" / "contract" / "schema.graphql"
+
+# What later work adds: the writes (products, orders, points) and the stream's
+# subscription. Each entry must really be missing, so this list can only shrink
+# and must be empty once that work has landed.
+EXPECTED_MISSING = {
+    "Subscription was removed.",
+    "TransferPointsPayload was removed.",
+    "OrderStatusChange was removed.",
+    "CreateProductInput was removed.",
+    "UpdateProductInput was removed.",
+    "OrderLineInput was removed.",
+    "PlaceOrderInput was removed.",
+    "TransferPointsInput was removed.",
+    "Field Mutation.createProduct was removed.",
+    "Field Mutation.updateProduct was removed.",
+    "Field Mutation.recordProductView was removed.",
+    "Field Mutation.placeOrder was removed.",
+    "Field Mutation.updateOrderStatus was removed.",
+    "Field Mutation.deleteOrder was removed.",
+    "Field Mutation.flagOrder was removed.",
+    "Field Mutation.unflagOrder was removed.",
+    "Field Mutation.transferPoints was removed.",
+}
+
+
+def test_exported_sdl_is_current() -> None:
+    assert EXPORTED_SDL.read_text() == export_sdl(), (
+        "schema.graphql is stale: run `shopgraph export-schema`"
+    )
+
+
+def test_exported_schema_breaks_nothing_in_the_contract() -> None:
+    contract = build_schema(CONTRACT.read_text())
+    exported = build_schema(EXPORTED_SDL.read_text())
+    changes = {c.description for c in find_breaking_changes(contract, exported)}
+    assert changes - EXPECTED_MISSING == set()
+    assert EXPECTED_MISSING - changes == set(), "landed: remove these from EXPECTED_MISSING"
