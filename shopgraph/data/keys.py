@@ -83,6 +83,8 @@ class EntityKeys:
     gsi1sk: Template | None = None
     gsi2pk: Template | None = None
     gsi2sk: Template | None = None
+    # The LSI1 sort key is a Number copied from an attribute, not a template.
+    lsi1sk_from: str | None = None
 
     def key(self, **parts: object) -> dict[str, str]:
         return {"PK": self.pk.build(**parts), "SK": self.sk.build(**parts)}
@@ -112,6 +114,7 @@ ORDER = EntityKeys(
     gsi1sk=Template("ORDER#{created_at}#{number}"),
     gsi2pk=Template("FLAGGED"),
     gsi2sk=Template("{flagged_at}#{number}"),
+    lsi1sk_from="total",
 )
 ORDER_LINE = EntityKeys(
     "OrderLine", pk=Template("ORDER#{number}"), sk=Template("ITEM#{product_id}")
@@ -143,6 +146,23 @@ ALL_ENTITIES = (
     IDEMPOTENCY,
     SALES_STATS,
 )
+
+def key_table_markdown() -> str:
+    """The README's key table, written from the templates themselves."""
+
+    def cell(template: Template | None) -> str:
+        return f"`{template.pattern}`".replace("{", "<").replace("}", ">") if template else ""
+
+    rows = [
+        "| entity | PK | SK | GSI1PK | GSI1SK | GSI2PK | GSI2SK | LSI1SK |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for e in ALL_ENTITIES:
+        lsi = f"`{e.lsi1sk_from}` (N)" if e.lsi1sk_from else ""
+        cells = [e.pk, e.sk, e.gsi1pk, e.gsi1sk, e.gsi2pk, e.gsi2sk]
+        rows.append(f"| {e.entity} | " + " | ".join(map(cell, cells)) + f" | {lsi} |")
+    return "\n".join(rows) + "\n"
+
 
 # Sort-key ranges used by listings: every order sort key lies in ORDER_SK_RANGE.
 ORDER_SK_PREFIX = ORDER.sk.prefix()
