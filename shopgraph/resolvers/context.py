@@ -40,7 +40,7 @@ class RequestContext:
     _viewer: asyncio.Future[User | None] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        self.loaders = Loaders(self.db)
+        self.loaders = Loaders(self.db, self.cursors)
 
     @property
     def token_hash(self) -> str | None:

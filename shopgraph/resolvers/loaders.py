@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Hashable, Sequence
+from dataclasses import dataclass
 from typing import TypeVar
 
 from aiodataloader import DataLoader
@@ -17,6 +18,7 @@ from shopgraph.data import keys, orders, products
 from shopgraph.data.codec import Item
 from shopgraph.data.dynamo import Dynamo
 from shopgraph.data.entities import Order, OrderLine, Product, User
+from shopgraph.data.paging import CursorCodec, Page
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -42,8 +44,19 @@ def _concurrent(fetch: Callable[[K], Awaitable[V]]) -> DataLoader[K, V]:
     return DataLoader(load)
 
 
+@dataclass(frozen=True)
+class OrdersPageRequest:
+    """One page of one user's orders; equal requests in a request share one Query."""
+
+    user_id: str
+    first: int
+    after: str | None
+    sort: orders.OrderSort
+    sk_range: orders.SortKeyRange
+
+
 class Loaders:
-    def __init__(self, db: Dynamo) -> None:
+    def __init__(self, db: Dynamo, cursors: CursorCodec) -> None:
         self.users: DataLoader[str, User | None] = _by_key(
             db, lambda i: keys.USER.key(user_id=i), User.from_item
         )
@@ -58,4 +71,15 @@ class Loaders:
         )
         self.view_counts: DataLoader[str, int] = _concurrent(
             lambda product_id: products.view_count(db, product_id)
+        )
+        self.user_orders: DataLoader[OrdersPageRequest, Page] = _concurrent(
+            lambda r: orders.user_orders(
+                db,
+                cursors,
+                r.user_id,
+                first=r.first,
+                after=r.after,
+                sort=r.sort,
+                sk_range=r.sk_range,
+            )
         )

@@ -8,6 +8,7 @@ from shopgraph.data.paging import Page, validate_first
 from shopgraph.data.timefmt import validate_date_prefix
 from shopgraph.errors import BadUserInput
 from shopgraph.resolvers.context import RequestContext
+from shopgraph.resolvers.loaders import OrdersPageRequest
 
 
 async def user_orders(
@@ -29,15 +30,10 @@ async def user_orders(
         raise BadUserInput("placedOn, since and until go with NEWEST_FIRST or OLDEST_FIRST only")
     if since is not None and until is not None and since > until:
         raise BadUserInput("since must not be after until")
-    return await orders.user_orders(
-        ctx.db,
-        ctx.cursors,
-        user_id,
-        first=first,
-        after=after,
-        sort=order_sort,
-        sk_range=orders.SortKeyRange.of(placed_on, since, until),
+    request = OrdersPageRequest(
+        user_id, first, after, order_sort, orders.SortKeyRange.of(placed_on, since, until)
     )
+    return await ctx.loaders.user_orders.load(request)
 
 
 async def orders_by_status(
