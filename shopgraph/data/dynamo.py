@@ -133,7 +133,11 @@ class Dynamo:
             params["ExclusiveStartKey"] = last
 
     async def batch_get(
-        self, keys: Sequence[dict[str, str]], *, max_attempts: int = 10
+        self,
+        keys: Sequence[dict[str, str]],
+        *,
+        consistent: bool = False,
+        max_attempts: int = 10,
     ) -> list[Item | None]:
         """Items for keys, in the order asked (None where absent).
 
@@ -146,15 +150,22 @@ class Dynamo:
         ordered = list(unique.values())
         chunks = [ordered[i : i + BATCH_GET_LIMIT] for i in range(0, len(ordered), BATCH_GET_LIMIT)]
         found: dict[tuple[str, str], Item] = {}
-        results = await asyncio.gather(*(self._batch_get_chunk(c, max_attempts) for c in chunks))
+        results = await asyncio.gather(
+            *(self._batch_get_chunk(c, consistent, max_attempts) for c in chunks)
+        )
         for chunk_items in results:
             for item in chunk_items:
                 found[(item["PK"], item["SK"])] = item
         return [found.get((k["PK"], k["SK"])) for k in keys]
 
-    async def _batch_get_chunk(self, keys: list[dict[str, str]], max_attempts: int) -> list[Item]:
+    async def _batch_get_chunk(
+        self, keys: list[dict[str, str]], consistent: bool, max_attempts: int
+    ) -> list[Item]:
         request: dict[str, Any] = {
-            self.table_name: {"Keys": [{k: {"S": v} for k, v in key.items()} for key in keys]}
+            self.table_name: {
+                "Keys": [{k: {"S": v} for k, v in key.items()} for key in keys],
+                "ConsistentRead": consistent,
+            }
         }
         items: list[Item] = []
         for attempt in range(max_attempts):

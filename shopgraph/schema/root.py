@@ -7,9 +7,16 @@ import strawberry
 from shopgraph.data import keys, products, stats, users
 from shopgraph.data.timefmt import validate_day
 from shopgraph.errors import BadUserInput, Forbidden
-from shopgraph.resolvers import accounts, auth
+from shopgraph.resolvers import accounts, auth, catalog, ordering, points
 from shopgraph.resolvers import orders as order_listings
 from shopgraph.resolvers.validation import check_category, normalize_email
+from shopgraph.schema.inputs import (
+    CreateProductInput,
+    PlaceOrderInput,
+    SignUpInput,
+    TransferPointsInput,
+    UpdateProductInput,
+)
 from shopgraph.schema.types import (
     AuthPayload,
     Ctx,
@@ -19,6 +26,7 @@ from shopgraph.schema.types import (
     Product,
     ProductConnection,
     SalesStats,
+    TransferPointsPayload,
     User,
 )
 
@@ -42,7 +50,8 @@ class Query:
         return User(entity=viewer) if viewer else None
 
     @strawberry.field(
-        description="A user by id, or null. Public fields: id, name. The rest: the user or an admin."
+        description="A user by id, or null. Public fields: id, name. The rest: the user or an "
+        "admin."
     )
     async def user(self, info: Ctx, id: strawberry.ID) -> User | None:
         user = await info.context.loaders.users.load(keys.validate_id(id, "user id"))
@@ -125,13 +134,6 @@ class Query:
         )
 
 
-@strawberry.input
-class SignUpInput:
-    email: str
-    name: str
-    password: str = strawberry.field(description="At least 8 characters.")
-
-
 @strawberry.type
 class Mutation:
     @strawberry.mutation(
@@ -151,3 +153,77 @@ class Mutation:
     @strawberry.mutation(description="Ends the caller's session (its token stops working at once).")
     async def log_out(self, info: Ctx) -> bool:
         return await accounts.log_out(info.context)
+
+    @strawberry.mutation(description="Admin only.")
+    async def create_product(self, info: Ctx, input: CreateProductInput) -> Product:
+        new = catalog.NewProduct(
+            id=input.id,
+            name=input.name,
+            description=input.description,
+            category=input.category,
+            price=input.price,
+            stock=input.stock,
+        )
+        return Product(entity=await catalog.create_product(info.context, new))
+
+    @strawberry.mutation(
+        description="Admin only. Moving a product to another category moves it in "
+        "productsByCategory."
+    )
+    async def update_product(
+        self, info: Ctx, id: strawberry.ID, input: UpdateProductInput
+    ) -> Product:
+        product = await catalog.update_product(info.context, id, input.changes())
+        return Product(entity=product)
+
+    @strawberry.mutation(
+        description="Counts one view of a product in a write-sharded counter. Public."
+    )
+    async def record_product_view(self, info: Ctx, product_id: strawberry.ID) -> bool:
+        return await catalog.record_view(info.context, product_id)
+
+    @strawberry.mutation(
+        description="Places an order for the viewer in one transaction: the order, its lines, and "
+        "the stock of every product that tracks stock."
+    )
+    async def place_order(self, info: Ctx, input: PlaceOrderInput) -> Order:
+        lines = [(line.product_id, line.quantity) for line in input.items]
+        order = await ordering.place_order(info.context, lines, input.idempotency_key)
+        return Order(entity=order)
+
+    @strawberry.mutation(
+        description="Admins move orders along PENDING -> PAID -> SHIPPED -> COMPLETED, or to "
+        "CANCELLED from PENDING or PAID; an owner may cancel their own PENDING or PAID order. One "
+        "transaction: completing awards the owner floor(total) points, cancelling puts the stock "
+        "back."
+    )
+    async def update_order_status(self, info: Ctx, id: strawberry.ID, status: OrderStatus) -> Order:
+        return Order(entity=await ordering.update_status(info.context, id, status))
+
+    @strawberry.mutation(
+        description="Admin only: deletes an order and its lines in one transaction."
+    )
+    async def delete_order(self, info: Ctx, id: strawberry.ID) -> bool:
+        return await ordering.delete_order(info.context, id)
+
+    @strawberry.mutation(description="Admin only: puts the order into the sparse flagged index.")
+    async def flag_order(self, info: Ctx, id: strawberry.ID, reason: str) -> Order:
+        return Order(entity=await ordering.flag_order(info.context, id, reason))
+
+    @strawberry.mutation(description="Admin only: takes the order out of the flagged index.")
+    async def unflag_order(self, info: Ctx, id: strawberry.ID) -> Order:
+        return Order(entity=await ordering.unflag_order(info.context, id))
+
+    @strawberry.mutation(
+        description="Moves points from the viewer to another user in one transaction; never "
+        "overdraws."
+    )
+    async def transfer_points(self, info: Ctx, input: TransferPointsInput) -> TransferPointsPayload:
+        transfer = await points.transfer_points(
+            info.context, input.to_user_id, input.points, input.idempotency_key
+        )
+        return TransferPointsPayload(
+            from_=User(entity=transfer.sender),
+            to=User(entity=transfer.recipient),
+            points=transfer.points,
+        )

@@ -288,6 +288,13 @@ class AuthPayload:
 
 
 @strawberry.type
+class TransferPointsPayload:
+    from_: User = strawberry.field(name="from")
+    to: User
+    points: int
+
+
+@strawberry.type
 class SalesStats:
     day: str
     completed_orders: int

@@ -1,0 +1,89 @@
+"""transferPoints: one transaction that never overdraws."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shopgraph.data import idempotency, keys
+from shopgraph.data.entities import User
+from shopgraph.data.transactions import Cancelled, TransactionBuilder, transact
+from shopgraph.errors import BadUserInput, InsufficientPoints, NotFound
+from shopgraph.resolvers import auth
+from shopgraph.resolvers.context import RequestContext
+
+MAX_TRANSFER = 1_000_000
+TRANSFER_POINTS = "transferPoints"
+
+
+@dataclass(frozen=True)
+class Transfer:
+    sender: User
+    recipient: User
+    points: int
+
+
+async def _users(ctx: RequestContext, sender_id: str, recipient_id: str, points: int) -> Transfer:
+    """Both users as they are after the write, read strongly consistent."""
+    found = await ctx.db.batch_get(
+        [keys.USER.key(user_id=sender_id), keys.USER.key(user_id=recipient_id)], consistent=True
+    )
+    sender, recipient = (User.from_item(i) if i else None for i in found)
+    if sender is None or recipient is None:
+        raise NotFound("No such user")
+    for user in (sender, recipient):
+        ctx.loaders.users.clear(user.id).prime(user.id, user)
+    return Transfer(sender, recipient, points)
+
+
+async def transfer_points(
+    ctx: RequestContext, to_user_id: str, points: int, idempotency_key: str | None
+) -> Transfer:
+    viewer = await auth.require_viewer(ctx)
+    keys.validate_id(to_user_id, "user id")
+    if not 1 <= points <= MAX_TRANSFER:
+        raise BadUserInput(f"points must be 1-{MAX_TRANSFER}")
+    if to_user_id == viewer.id:
+        raise BadUserInput("Points cannot be sent to yourself")
+    request = idempotency.fingerprint({"to": to_user_id, "points": points})
+    record = None
+    if idempotency_key is not None:
+        idempotency.validate_key(idempotency_key)
+        existing = await idempotency.find(ctx.db, viewer.id, idempotency_key, TRANSFER_POINTS)
+        if existing is not None:
+            idempotency.check_same_request(existing, request)
+            return await _users(ctx, viewer.id, to_user_id, existing.result["points"])
+        record = idempotency.IdempotencyRecord.new(
+            viewer.id, idempotency_key, TRANSFER_POINTS, request, {"points": points}
+        )
+
+    tx = TransactionBuilder(ctx.db.table_name)
+    items = [
+        tx.update(
+            keys.USER.key(user_id=viewer.id),
+            "SET points = points - :n",
+            "attribute_exists(PK) AND points >= :n",
+            values={":n": points},
+        ),
+        tx.update(
+            keys.USER.key(user_id=to_user_id),
+            "ADD points :n",
+            "attribute_exists(PK) AND entityType = :user",
+            values={":n": points, ":user": keys.USER.entity},
+        ),
+    ]
+    if record is not None:
+        items.append(tx.put(record.to_item(), **record.condition()))
+    try:
+        await transact(ctx.db, items)
+    except Cancelled as cancelled:
+        if cancelled.failed(1):
+            raise NotFound("No such recipient") from None
+        if cancelled.failed(0):
+            raise InsufficientPoints("Not enough points") from None
+        if record is not None and cancelled.failed(2):
+            existing = await idempotency.find(ctx.db, viewer.id, record.key, TRANSFER_POINTS)
+            if existing is not None:
+                idempotency.check_same_request(existing, request)
+                return await _users(ctx, viewer.id, to_user_id, existing.result["points"])
+        raise
+    return await _users(ctx, viewer.id, to_user_id, points)
