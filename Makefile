@@ -48,10 +48,14 @@ test: $(STAMP)
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 # Starts DynamoDB Local on a free loopback port, runs the suite against it, and
-# always stops it (by the PID the script recorded), keeping pytest's exit status.
+# always stops it afterwards (by the PID the script recorded), keeping pytest's
+# exit status. One that was already running (`scripts/dynamodb-local.sh start`
+# by hand) is used and left running.
 test-dynamodb-local: $(STAMP)
-	@endpoint="$$(bash $(DYNAMODB_LOCAL) start | tail -n 1)"; \
-	trap 'bash $(DYNAMODB_LOCAL) stop' EXIT; \
+	@if bash $(DYNAMODB_LOCAL) status >/dev/null 2>&1; then owned=0; else owned=1; fi; \
+	endpoint="$$(bash $(DYNAMODB_LOCAL) start | tail -n 1)"; \
+	if [ "$$owned" = 1 ]; then trap 'bash $(DYNAMODB_LOCAL) stop' EXIT; \
+	else echo "using the DynamoDB Local that was already running; leaving it running"; fi; \
 	trap 'exit 130' INT; trap 'exit 143' TERM; \
 	case "$$endpoint" in http://127.0.0.1:*) ;; *) echo "error: no DynamoDB Local endpoint" >&2; exit 1;; esac; \
 	echo "SHOPGRAPH_TEST_ENDPOINT=$$endpoint $(VENV)/bin/pytest $(PYTEST_ARGS)"; \
