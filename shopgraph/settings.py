@@ -40,6 +40,10 @@ class Settings:
     demo_password: str = "shopgraph-demo"
     read_unit_price: Decimal = Decimal("0.25") / 1_000_000
     write_unit_price: Decimal = Decimal("1.25") / 1_000_000
+    # None: the DynamoDB endpoint (local engines serve both on one port).
+    streams_endpoint_url: str | None = None
+    # Whether `serve` reads the table's stream (subscriptions, salesStats).
+    stream_consumer: bool = True
     max_pool_connections: int = 64
     dynamodb_max_attempts: int = 5
 
@@ -76,6 +80,9 @@ class Settings:
             / 1_000_000,
             write_unit_price=Decimal(env.get("SHOPGRAPH_WRITE_UNIT_PRICE_PER_MILLION") or "1.25")
             / 1_000_000,
+            streams_endpoint_url=env.get("AWS_ENDPOINT_URL_DYNAMODB_STREAMS") or None,
+            stream_consumer=env.get("SHOPGRAPH_STREAM_CONSUMER", "on").lower()
+            not in ("0", "off", "false", "no"),
             max_pool_connections=_int(env, "SHOPGRAPH_MAX_POOL_CONNECTIONS", 64),
             dynamodb_max_attempts=_int(env, "SHOPGRAPH_DYNAMODB_MAX_ATTEMPTS", 5),
         )

@@ -47,7 +47,10 @@ def dynamo_endpoint() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def base_settings(dynamo_endpoint: str) -> Settings:
-    return Settings(endpoint_url=dynamo_endpoint, secret=b"test-secret", status_shards=4)
+    # The stream consumer runs only in the tests about the stream.
+    return Settings(
+        endpoint_url=dynamo_endpoint, secret=b"test-secret", status_shards=4, stream_consumer=False
+    )
 
 
 @pytest.fixture(scope="session")

@@ -61,15 +61,20 @@ def client_config(settings: Settings) -> Config:
 
 
 @asynccontextmanager
-async def open_client(settings: Settings, endpoint_url: str | None = None) -> AsyncIterator[Any]:
+async def open_client(
+    settings: Settings, endpoint_url: str | None = None, service: str = "dynamodb"
+) -> AsyncIterator[Any]:
     endpoint = endpoint_url or settings.endpoint_url
+    if service == "dynamodbstreams":
+        # AWS_ENDPOINT_URL_DYNAMODB does not reach the streams client.
+        endpoint = settings.streams_endpoint_url or endpoint
     credentials: dict[str, str] = {}
     if endpoint and not os.environ.get("AWS_ACCESS_KEY_ID") and not os.environ.get("AWS_PROFILE"):
         # Local engines need some credentials; DynamoDB Local rejects '-' and '_' in them.
         credentials = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
     session = aioboto3.Session()
     async with session.client(
-        "dynamodb",
+        service,  # type: ignore[call-overload]
         region_name=settings.region,
         endpoint_url=endpoint,
         config=client_config(settings),

@@ -134,6 +134,13 @@ IDEMPOTENCY = EntityKeys(
     "IdempotencyRecord", pk=Template("IDEMPOTENCY#{user_id}#{key}"), sk=Template("{operation}")
 )
 SALES_STATS = EntityKeys("SalesStats", pk=Template("STATS#{day}"), sk=Template("SALES"))
+# The stream consumer's position per shard, and the records whose effect it applied.
+STREAM_CHECKPOINT = EntityKeys(
+    "StreamCheckpoint", pk=Template("STREAM#{consumer}"), sk=Template("SHARD#{shard_id}")
+)
+APPLIED_EVENT = EntityKeys(
+    "AppliedEvent", pk=Template("EVENT#{event_id}"), sk=Template("{consumer}")
+)
 
 ALL_ENTITIES = (
     USER,
@@ -145,6 +152,8 @@ ALL_ENTITIES = (
     SESSION,
     IDEMPOTENCY,
     SALES_STATS,
+    STREAM_CHECKPOINT,
+    APPLIED_EVENT,
 )
 
 def key_table_markdown() -> str:

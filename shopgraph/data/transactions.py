@@ -42,11 +42,11 @@ def _with_expressions(
 ) -> dict[str, Any]:
     if condition:
         body["ConditionExpression"] = condition
+        body["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
     if names:
         body["ExpressionAttributeNames"] = dict(names)
     if values:
         body["ExpressionAttributeValues"] = _values(values)
-    body["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
     return body
 
 

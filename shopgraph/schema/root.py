@@ -17,6 +17,7 @@ from shopgraph.schema.inputs import (
     TransferPointsInput,
     UpdateProductInput,
 )
+from shopgraph.schema.scalars import money
 from shopgraph.schema.types import (
     AuthPayload,
     Ctx,
@@ -130,7 +131,9 @@ class Query:
         await auth.require_admin(info.context)
         result = await stats.sales_stats(info.context.db, validate_day(day))
         return SalesStats(
-            day=result.day, completed_orders=result.completed_orders, revenue=result.revenue
+            day=result.day,
+            completed_orders=result.completed_orders,
+            revenue=money(result.revenue),
         )
 
 

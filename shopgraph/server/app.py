@@ -15,6 +15,7 @@ from shopgraph.schema.build import build_schema
 from shopgraph.server.state import REQUEST_ID, AppState
 from shopgraph.server.view import ShopGraphQLView, error_response
 from shopgraph.settings import Settings
+from shopgraph.stream.runtime import stream_runtime
 
 log = logging.getLogger("shopgraph.http")
 STATE = web.AppKey("state", AppState)
@@ -60,7 +61,10 @@ async def readyz(request: web.Request) -> web.Response:
         return web.json_response(
             {"status": "unavailable", "reason": type(exc).__name__}, status=503
         )
-    return web.json_response({"status": "ready", "table": state.settings.table_name})
+    body: dict[str, object] = {"status": "ready", "table": state.settings.table_name}
+    if state.stream is not None:
+        body["stream"] = state.stream.status()
+    return web.json_response(body)
 
 
 def create_app(settings: Settings, endpoint_url: str | None = None) -> web.Application:
@@ -71,7 +75,12 @@ def create_app(settings: Settings, endpoint_url: str | None = None) -> web.Appli
     async def dynamo_client(app: web.Application) -> AsyncIterator[None]:
         async with open_client(settings, endpoint_url) as client:
             state.client = client
-            yield
+            if not settings.stream_consumer:
+                yield
+                return
+            async with stream_runtime(settings, client, state.broker, endpoint_url) as runtime:
+                state.stream = runtime
+                yield
 
     app.cleanup_ctx.append(dynamo_client)
     view = ShopGraphQLView(state, graphql_ide="graphiql")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import strawberry
@@ -10,7 +10,8 @@ from aiohttp import web
 
 from shopgraph.data.paging import CursorCodec
 from shopgraph.settings import Settings
-
+from shopgraph.stream.broker import Broker
+from shopgraph.stream.runtime import StreamRuntime
 
 REQUEST_ID = web.RequestKey("request_id", str)
 
@@ -20,4 +21,6 @@ class AppState:
     settings: Settings
     schema: strawberry.Schema
     cursors: CursorCodec
+    broker: Broker = field(default_factory=Broker)
     client: Any = None  # the aiobotocore DynamoDB client, opened at startup
+    stream: StreamRuntime | None = None  # the stream consumer, when it runs here

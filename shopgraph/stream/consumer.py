@@ -1,0 +1,199 @@
+"""Reads the table's DynamoDB stream, shard by shard, with checkpoints.
+
+Parents are read before their children; a closed shard is followed to its
+successors; empty reads back off; each shard's position is written to the table
+after every batch, so a restart resumes where the last batch ended (records
+after it are read again: their effects are idempotent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from shopgraph.data import keys
+from shopgraph.data.dynamo import Dynamo, backoff_delay
+
+log = logging.getLogger("shopgraph.stream")
+
+RecordHandler = Callable[[dict[str, Any]], Awaitable[None]]
+_BACK_OFF = frozenset({"LimitExceededException", "ThrottlingException", "InternalServerError"})
+
+
+def _is_checkpoint(record: dict[str, Any]) -> bool:
+    image = record.get("dynamodb", {}).get("NewImage") or {}
+    return image.get("entityType", {}).get("S") == keys.STREAM_CHECKPOINT.entity
+
+
+@dataclass
+class ShardState:
+    sequence_number: str | None = None
+    finished: bool = False
+
+
+@dataclass
+class StreamConsumer:
+    db: Dynamo
+    streams: Any  # an aiobotocore dynamodbstreams client
+    consumer: str
+    handle: RecordHandler
+    discovery_interval: float = 5.0
+    idle_poll: float = 0.5
+    shards: dict[str, ShardState] = field(default_factory=dict)
+    last_record_at: float | None = None  # ApproximateCreationDateTime of the last record read
+    _tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def lag_seconds(self) -> float | None:
+        return None if self.last_record_at is None else max(0.0, time.time() - self.last_record_at)
+
+    async def stream_arn(self) -> str:
+        table = (await self.db.client.describe_table(TableName=self.db.table_name))["Table"]
+        arn = table.get("LatestStreamArn")
+        if not arn:
+            raise RuntimeError(f"table {self.db.table_name} has no stream")
+        return arn
+
+    async def run(self) -> None:
+        arn = await self.stream_arn()
+        log.info("stream consumer %s reading %s", self.consumer, arn)
+        while not self._stopping.is_set():
+            try:
+                await self._discover(arn)
+            except ClientError as exc:
+                log.warning(
+                    "stream discovery failed: %s", exc.response.get("Error", {}).get("Code")
+                )
+            await self._pause(self.discovery_interval)
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        tasks = list(self._tasks.values())
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _discover(self, arn: str) -> None:
+        shards: list[dict[str, Any]] = []
+        params: dict[str, Any] = {"StreamArn": arn}
+        while True:
+            description = (await self.streams.describe_stream(**params))["StreamDescription"]
+            shards.extend(description.get("Shards", []))
+            last = description.get("LastEvaluatedShardId")
+            if not last:
+                break
+            params["ExclusiveStartShardId"] = last
+        known = {s["ShardId"] for s in shards}
+        for shard in shards:
+            shard_id = shard["ShardId"]
+            if shard_id in self._tasks:
+                continue
+            parent = shard.get("ParentShardId")
+            parent_done = parent is None or parent not in known or self._finished(parent)
+            if parent_done:
+                self._tasks[shard_id] = asyncio.create_task(self._read(arn, shard_id))
+
+    def _finished(self, shard_id: str) -> bool:
+        state = self.shards.get(shard_id)
+        return bool(state and state.finished)
+
+    async def _iterator(self, arn: str, shard_id: str, after: str | None) -> str | None:
+        params: dict[str, Any] = {"StreamArn": arn, "ShardId": shard_id}
+        if after:
+            params.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=after)
+        else:
+            params["ShardIteratorType"] = "TRIM_HORIZON"
+        return (await self.streams.get_shard_iterator(**params)).get("ShardIterator")
+
+    async def _read(self, arn: str, shard_id: str) -> None:
+        state = self.shards.setdefault(shard_id, ShardState())
+        state.sequence_number = await self.load_checkpoint(shard_id)
+        iterator = await self._iterator(arn, shard_id, state.sequence_number)
+        idle = 0
+        while iterator and not self._stopping.is_set():
+            try:
+                response = await self.streams.get_records(ShardIterator=iterator, Limit=1000)
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code", "")
+                if code == "ExpiredIteratorException":
+                    iterator = await self._iterator(arn, shard_id, state.sequence_number)
+                    continue
+                if code == "TrimmedDataAccessException":
+                    iterator = await self._iterator(arn, shard_id, None)
+                    continue
+                if code in _BACK_OFF:
+                    idle += 1
+                    await self._pause(backoff_delay(idle, base=0.2, cap=5.0))
+                    continue
+                raise
+            records = response.get("Records", [])
+            own_checkpoints = 0
+            for record in records:
+                if _is_checkpoint(record):
+                    own_checkpoints += 1
+                await self.handle(record)
+                state.sequence_number = record["dynamodb"]["SequenceNumber"]
+                created = record["dynamodb"].get("ApproximateCreationDateTime")
+                if created is not None:
+                    self.last_record_at = (
+                        created.timestamp() if hasattr(created, "timestamp") else float(created)
+                    )
+            # Writing a checkpoint is itself a stream record: a batch of nothing
+            # but checkpoints is not checkpointed again, or the two would feed
+            # each other forever.
+            if len(records) > own_checkpoints:
+                await self.save_checkpoint(shard_id, state.sequence_number)
+            iterator = response.get("NextShardIterator")
+            if records:
+                idle = 0
+            else:
+                idle += 1
+                await self._pause(min(self.idle_poll * idle, 2.0))
+        if iterator is None:
+            state.finished = True
+            log.info("stream shard %s finished", shard_id)
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleeps, but wakes at once when the consumer is told to stop."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
+    async def load_checkpoint(self, shard_id: str) -> str | None:
+        item = await self.db.get(
+            keys.STREAM_CHECKPOINT.key(consumer=self.consumer, shard_id=shard_id), consistent=True
+        )
+        return str(item["sequenceNumber"]) if item else None
+
+    async def save_checkpoint(self, shard_id: str, sequence_number: str | None) -> None:
+        if sequence_number is None:
+            return
+        key = keys.STREAM_CHECKPOINT.key(consumer=self.consumer, shard_id=shard_id)
+        try:
+            # Only forward: two processes may read the same shard.
+            # The sequence number is kept as the engine wrote it (its zero
+            # padding matters to some engines); `position` orders them.
+            await self.db.call(
+                "UpdateItem",
+                TableName=self.db.table_name,
+                Key={k: {"S": v} for k, v in key.items()},
+                UpdateExpression="SET sequenceNumber = :seq, #position = :pos, entityType = :type, "
+                "updatedAt = :now",
+                ConditionExpression="attribute_not_exists(#position) OR #position < :pos",
+                ExpressionAttributeNames={"#position": "position"},
+                ExpressionAttributeValues={
+                    ":seq": {"S": sequence_number},
+                    ":pos": {"N": str(int(sequence_number))},
+                    ":type": {"S": keys.STREAM_CHECKPOINT.entity},
+                    ":now": {"N": str(int(time.time()))},
+                },
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise

@@ -1,0 +1,47 @@
+"""What a stream record means to shopgraph: an order's status change, or nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from shopgraph.data import keys
+from shopgraph.data.codec import from_attributes
+from shopgraph.data.entities import Order, OrderStatus
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    event_id: str
+    sequence_number: str
+    order: Order
+    previous_status: OrderStatus | None  # None: the order was just placed
+    changed_at: str
+
+    @property
+    def completes_order(self) -> bool:
+        return (
+            self.order.status is OrderStatus.COMPLETED
+            and self.previous_status is not OrderStatus.COMPLETED
+        )
+
+
+def status_change(record: dict[str, Any]) -> StatusChange | None:
+    """The status change a record carries: an order inserted, or an order whose
+    status differs between the old and new images. Anything else is None."""
+    change = record.get("dynamodb") or {}
+    new_image = change.get("NewImage")
+    if not new_image or new_image.get("entityType", {}).get("S") != keys.ORDER.entity:
+        return None
+    order = Order.from_item(from_attributes(new_image))
+    old_image = change.get("OldImage")
+    previous = OrderStatus(old_image["status"]["S"]) if old_image else None
+    if previous is order.status:
+        return None
+    return StatusChange(
+        event_id=record["eventID"],
+        sequence_number=change["SequenceNumber"],
+        order=order,
+        previous_status=previous,
+        changed_at=order.updated_at or order.created_at,
+    )

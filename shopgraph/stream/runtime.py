@@ -1,0 +1,80 @@
+"""The stream consumer as the server runs it: salesStats and subscriptions."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from shopgraph.data.dynamo import Dynamo, open_client
+from shopgraph.settings import Settings
+from shopgraph.stream.broker import Broker
+from shopgraph.stream.consumer import StreamConsumer
+from shopgraph.stream.records import status_change
+from shopgraph.stream.sales import CONSUMER, apply_completion
+
+log = logging.getLogger("shopgraph.stream")
+
+
+class StreamRuntime:
+    def __init__(self, db: Dynamo, streams: Any, broker: Broker) -> None:
+        self.broker = broker
+        self.db = db
+        self.started_at = time.time()
+        self.consumer = StreamConsumer(db, streams, CONSUMER, self.handle)
+        self._task: asyncio.Task[None] | None = None
+
+    async def handle(self, record: dict[str, Any]) -> None:
+        change = status_change(record)
+        if change is None:
+            return
+        await apply_completion(self.db, change)
+        created = record["dynamodb"].get("ApproximateCreationDateTime")
+        stamp = created.timestamp() if hasattr(created, "timestamp") else created
+        # After a restart the consumer reads again from its checkpoint: changes
+        # older than this process are not news to anyone subscribed now.
+        if stamp is None or stamp >= self.started_at - 1:
+            self.broker.publish(change)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.consumer.run()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("stream consumer failed; restarting in 5 s")
+                await asyncio.sleep(5)
+
+    async def stop(self) -> None:
+        await self.consumer.stop()
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    def status(self) -> dict[str, Any]:
+        lag = self.consumer.lag_seconds
+        return {
+            "shards": len(self.consumer.shards),
+            "lagSeconds": None if lag is None else round(lag, 3),
+        }
+
+
+@asynccontextmanager
+async def stream_runtime(
+    settings: Settings, client: Any, broker: Broker, endpoint_url: str | None = None
+) -> AsyncIterator[StreamRuntime]:
+    async with open_client(settings, endpoint_url, service="dynamodbstreams") as streams:
+        runtime = StreamRuntime(Dynamo(client, settings.table_name), streams, broker)
+        runtime.start()
+        try:
+            yield runtime
+        finally:
+            await runtime.stop()

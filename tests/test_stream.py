@@ -1,0 +1,128 @@
+"""The table's stream: salesStats applied exactly once, across restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from decimal import Decimal
+from typing import Any
+
+from shopgraph.data import keys
+from shopgraph.data.dynamo import Dynamo, open_client
+from shopgraph.settings import Settings
+from shopgraph.stream.consumer import StreamConsumer
+from shopgraph.stream.records import status_change
+from shopgraph.stream.sales import CONSUMER, apply_completion
+from tests.conftest import Api
+
+PLACE = (
+    "mutation($p: ID!) { placeOrder(input: {items: [{productId: $p, quantity: 1}]}) { id total } }"
+)
+MOVE = (
+    "mutation($id: ID!, $s: OrderStatus!) { updateOrderStatus(id: $id, status: $s) { updatedAt } }"
+)
+STATS = "query($d: String!) { salesStats(day: $d) { completedOrders revenue } }"
+
+
+async def _shop(api: Api) -> tuple[str, str]:
+    admin = await api.sign_up("admin@example.com")
+    customer = await api.sign_up("buyer@example.com")
+    await api.data(
+        'mutation { createProduct(input: {id: "kettle", name: "Kettle", category: "kitchen", '
+        'price: "12.34"}) { id } }',
+        token=admin,
+    )
+    return admin, customer
+
+
+async def _complete_orders(api: Api, admin: str, customer: str, count: int) -> tuple[str, Decimal]:
+    revenue = Decimal("0")
+    day = ""
+    for _ in range(count):
+        order = (await api.data(PLACE, {"p": "kettle"}, token=customer))["placeOrder"]
+        revenue += Decimal(order["total"])
+        for status in ("PAID", "SHIPPED", "COMPLETED"):
+            moved = await api.data(MOVE, {"id": order["id"], "s": status}, token=admin)
+        day = moved["updateOrderStatus"]["updatedAt"][:10]
+    return day, revenue
+
+
+async def _stats_reach(api: Api, admin: str, day: str, count: int, within: float = 30) -> dict:
+    deadline = time.monotonic() + within
+    while True:
+        stats = (await api.data(STATS, {"d": day}, token=admin))["salesStats"]
+        if stats["completedOrders"] >= count or time.monotonic() > deadline:
+            return stats
+        await asyncio.sleep(0.2)
+
+
+async def test_completed_orders_are_counted_into_their_day(start_api: Any) -> None:
+    api = await start_api(admin_emails=frozenset({"admin@example.com"}), stream_consumer=True)
+    admin, customer = await _shop(api)
+    day, revenue = await _complete_orders(api, admin, customer, 3)
+    stats = await _stats_reach(api, admin, day, 3)
+    assert stats == {"completedOrders": 3, "revenue": str(revenue)}
+    # Nothing more arrives later: each completion counted once.
+    await asyncio.sleep(1.5)
+    assert (await api.data(STATS, {"d": day}, token=admin))["salesStats"]["completedOrders"] == 3
+
+
+async def test_fifty_completions_across_a_restart_count_exactly_fifty(start_api: Any) -> None:
+    admins = frozenset({"admin@example.com"})
+    first = await start_api(admin_emails=admins, stream_consumer=True)
+    admin, customer = await _shop(first)
+    day, revenue_a = await _complete_orders(first, admin, customer, 25)
+    await _stats_reach(first, admin, day, 25)
+    await first.http.close()  # the consumer stops; its checkpoint stays in the table
+
+    second = await start_api(admin_emails=admins, stream_consumer=True)
+    _, revenue_b = await _complete_orders(second, admin, customer, 25)
+    stats = await _stats_reach(second, admin, day, 50)
+    await asyncio.sleep(1.5)
+    stats = (await second.data(STATS, {"d": day}, token=admin))["salesStats"]
+    assert stats == {"completedOrders": 50, "revenue": str(revenue_a + revenue_b)}
+
+
+async def test_a_record_applied_but_not_checkpointed_counts_once(
+    start_api: Any, base_settings: Settings, db: Dynamo
+) -> None:
+    api = await start_api(admin_emails=frozenset({"admin@example.com"}))  # no consumer here
+    admin, customer = await _shop(api)
+    day, revenue = await _complete_orders(api, admin, customer, 2)
+
+    applied: list[str] = []
+
+    async def apply(record: dict[str, Any]) -> None:
+        change = status_change(record)
+        if change and await apply_completion(db, change):
+            applied.append(change.event_id)
+
+    async with open_client(base_settings, service="dynamodbstreams") as streams:
+        for _ in range(2):
+            # Each run starts where no checkpoint says otherwise: the second run
+            # reads every record again, as after a crash between applying and
+            # checkpointing.
+            consumer = StreamConsumer(db, streams, CONSUMER, apply, idle_poll=0.1)
+            task = asyncio.create_task(consumer.run())
+            deadline = time.monotonic() + 20
+            while len(applied) < 2 and time.monotonic() < deadline:  # noqa: ASYNC110 - polling the engine
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(1)
+            await consumer.stop()
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            for shard_id in consumer.shards:
+                await db.call(
+                    "DeleteItem",
+                    TableName=db.table_name,
+                    Key={
+                        k: {"S": v}
+                        for k, v in keys.STREAM_CHECKPOINT.key(
+                            consumer=CONSUMER, shard_id=shard_id
+                        ).items()
+                    },
+                )
+
+    assert len(applied) == 2
+    stats = (await api.data(STATS, {"d": day}, token=admin))["salesStats"]
+    assert stats == {"completedOrders": 2, "revenue": str(revenue)}
