@@ -44,6 +44,8 @@ class Settings:
     streams_endpoint_url: str | None = None
     # Whether `serve` reads the table's stream (subscriptions, salesStats).
     stream_consumer: bool = True
+    # Changes a subscriber may fall behind before it is dropped.
+    subscriber_queue: int = 100
     max_pool_connections: int = 64
     dynamodb_max_attempts: int = 5
 
@@ -83,6 +85,7 @@ class Settings:
             streams_endpoint_url=env.get("AWS_ENDPOINT_URL_DYNAMODB_STREAMS") or None,
             stream_consumer=env.get("SHOPGRAPH_STREAM_CONSUMER", "on").lower()
             not in ("0", "off", "false", "no"),
+            subscriber_queue=_int(env, "SHOPGRAPH_SUBSCRIBER_QUEUE", 100),
             max_pool_connections=_int(env, "SHOPGRAPH_MAX_POOL_CONNECTIONS", 64),
             dynamodb_max_attempts=_int(env, "SHOPGRAPH_DYNAMODB_MAX_ATTEMPTS", 5),
         )

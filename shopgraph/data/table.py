@@ -150,8 +150,8 @@ async def ensure_table(client: Any, table_name: str) -> bool:
     return True
 
 
-async def _wait_active(client: Any, table_name: str, timeout: float = 120.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def _wait_active(client: Any, table_name: str, within: float = 120.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
     while True:
         table = (await client.describe_table(TableName=table_name))["Table"]
         indexes_active = all(
@@ -161,7 +161,7 @@ async def _wait_active(client: Any, table_name: str, timeout: float = 120.0) -> 
         if table["TableStatus"] == "ACTIVE" and indexes_active:
             return
         if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError(f"table {table_name} is not ACTIVE after {timeout:.0f}s")
+            raise TimeoutError(f"table {table_name} is not ACTIVE after {within:.0f}s")
         await asyncio.sleep(0.5)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import secrets
 import time
 from dataclasses import dataclass
@@ -41,7 +42,8 @@ async def open_session(ctx: RequestContext, user: User) -> SignedIn:
         user_id=user.id,
         created_at=now_iso(),
         expires_at=format_instant(datetime.fromtimestamp(expires, UTC)),
-        ttl=int(expires),
+        # Rounded up: the session must not end before the expiresAt it announces.
+        ttl=math.ceil(expires),
     )
     await sessions.put_session(ctx.db, session)
     ctx.act_as(user, token)

@@ -36,10 +36,18 @@ class RequestContext:
     token: str | None = None
     request: Any = None
     response: Any = None
+    broker: Any = None  # the process's stream.Broker, for subscriptions
+    # Set by strawberry from a websocket's connection_init payload.
+    connection_params: dict[str, Any] | None = None
     loaders: Loaders = field(init=False)
     _viewer: asyncio.Future[User | None] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
+        self.loaders = Loaders(self.db, self.cursors)
+
+    def fresh_loaders(self) -> None:
+        """A websocket's context lives as long as the connection: each pushed
+        event resolves with loaders of its own, not with what an earlier one cached."""
         self.loaders = Loaders(self.db, self.cursors)
 
     @property
@@ -60,6 +68,12 @@ class RequestContext:
         self._viewer.set_result(user)
 
     async def _load_viewer(self) -> User | None:
+        if self.token is None and isinstance(self.connection_params, dict):
+            # Websocket clients send the token in connection_init's payload.
+            authorization = self.connection_params.get(
+                "Authorization"
+            ) or self.connection_params.get("authorization")
+            self.token = bearer_token(authorization if isinstance(authorization, str) else None)
         hashed = self.token_hash
         if not hashed:
             return None

@@ -29,9 +29,16 @@ def _by_key(
     key_of: Callable[[K], dict[str, str]],
     entity_of: Callable[[Item], V],
 ) -> DataLoader[K, V | None]:
-    async def load(ids: Sequence[K]) -> list[V | None]:
+    def entity_or_error(item: Item) -> V | Exception:
+        # An item that cannot be read fails its own key, not the whole batch.
+        try:
+            return entity_of(item)
+        except Exception as exc:
+            return exc
+
+    async def load(ids: Sequence[K]) -> list[V | Exception | None]:
         items = await db.batch_get([key_of(i) for i in ids])
-        return [entity_of(item) if item else None for item in items]
+        return [entity_or_error(item) if item else None for item in items]
 
     # One BatchGetItem carries 100 keys; Dynamo.batch_get chunks larger batches.
     return DataLoader(load)

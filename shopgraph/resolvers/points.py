@@ -76,14 +76,16 @@ async def transfer_points(
     try:
         await transact(ctx.db, items)
     except Cancelled as cancelled:
-        if cancelled.failed(1):
-            raise NotFound("No such recipient") from None
-        if cancelled.failed(0):
-            raise InsufficientPoints("Not enough points") from None
+        # The same key won a concurrent race: answer with its result, even where
+        # that first transfer is what left too few points for this attempt.
         if record is not None and cancelled.failed(2):
             existing = await idempotency.find(ctx.db, viewer.id, record.key, TRANSFER_POINTS)
             if existing is not None:
                 idempotency.check_same_request(existing, request)
                 return await _users(ctx, viewer.id, to_user_id, existing.result["points"])
+        if cancelled.failed(1):
+            raise NotFound("No such recipient") from None
+        if cancelled.failed(0):
+            raise InsufficientPoints("Not enough points") from None
         raise
     return await _users(ctx, viewer.id, to_user_id, points)

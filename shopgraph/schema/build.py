@@ -6,17 +6,16 @@ from pathlib import Path
 from typing import Any
 
 import strawberry
-from strawberry.schema.config import StrawberryConfig
 from strawberry.extensions import (
     MaxAliasesLimiter,
     MaxTokensLimiter,
-    ParserCache,
     QueryDepthLimiter,
     ValidationCache,
 )
+from strawberry.schema.config import StrawberryConfig
 
-from shopgraph.schema.extensions import DynamoCost, ErrorCodes, with_code
-from shopgraph.schema.root import Mutation, Query
+from shopgraph.schema.extensions import DynamoCost, ErrorCodes, SafeParserCache
+from shopgraph.schema.root import Mutation, Query, Subscription
 from shopgraph.schema.scalars import SCALAR_MAP
 
 EXPORTED_SDL = Path(__file__).with_name("schema.graphql")
@@ -28,15 +27,6 @@ class ShopSchema(strawberry.Schema):
         # are answers, not incidents, and are not logged as errors.
         return None
 
-    async def execute(self, *args: Any, **kwargs: Any) -> Any:
-        result = await super().execute(*args, **kwargs)
-        # A document that fails to parse is answered outside the extensions'
-        # operation hook; give its errors their code here.
-        if result.errors and any("code" not in (e.extensions or {}) for e in result.errors):
-            request_id = getattr(kwargs.get("context_value"), "request_id", None)
-            result.errors = [with_code(e, request_id) for e in result.errors]
-        return result
-
 
 def build_schema(
     *, max_depth: int = 12, max_aliases: int = 30, max_tokens: int = 5000
@@ -44,10 +34,11 @@ def build_schema(
     return ShopSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         extensions=[
             # Factories: a fresh extension per request (the caches are shared
             # by maxsize inside strawberry).
-            lambda: ParserCache(maxsize=256),
+            lambda: SafeParserCache(maxsize=256),
             lambda: ValidationCache(maxsize=256),
             lambda: QueryDepthLimiter(max_depth=max_depth),
             lambda: MaxAliasesLimiter(max_alias_count=max_aliases),

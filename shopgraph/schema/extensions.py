@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 from graphql import GraphQLError
-from strawberry.extensions import MaskErrors, SchemaExtension
+from strawberry.extensions import MaskErrors, ParserCache, SchemaExtension
 
 from shopgraph.errors import ShopError
 
@@ -14,6 +16,21 @@ log = logging.getLogger("shopgraph.errors")
 
 # Phrases graphql-core uses when variable values cannot be coerced.
 _VARIABLE_PROBLEMS = ("got invalid value", "was not provided", "of required type")
+
+
+class SafeParserCache(ParserCache):
+    """strawberry's parser cache, minus one flaw: its on_parse raises a syntax
+    error before strawberry's own error handling is in place (a websocket
+    subscription then ends without the protocol's answer). On a syntax error
+    it leaves the document unset, and strawberry parses and reports it as usual."""
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        with contextlib.suppress(GraphQLError):
+            context.graphql_document = self.cached_parse_document(
+                context.query, **context.parse_options
+            )
+        yield
 
 
 class DynamoCost(SchemaExtension):
@@ -46,36 +63,26 @@ def with_code(error: GraphQLError, request_id: str | None) -> GraphQLError:
     original = error.original_error
     extensions = dict(error.extensions or {})
     if isinstance(original, ShopError):
-        return _copy(error, error.message, {**extensions, **original.extensions})
+        # In place, so the error keeps its class (transports look at it).
+        error.extensions = {**extensions, **original.extensions}
+        return error
     if original is None or isinstance(original, GraphQLError):
-        if extensions.get("code"):
-            return error
-        return _copy(error, error.message, {**extensions, "code": _code_for(error)})
+        if not extensions.get("code"):
+            error.extensions = {**extensions, "code": _code_for(error)}
+        return error
     log.error(
         "unexpected error in request %s at %s",
         request_id,
         ".".join(map(str, error.path or [])) or "-",
         exc_info=original,
     )
-    return _copy(
-        error,
-        "Internal server error",
-        {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
-        keep_original=False,
-    )
-
-
-def _copy(
-    error: GraphQLError, message: str, extensions: dict[str, Any], keep_original: bool = True
-) -> GraphQLError:
     return GraphQLError(
-        message=message,
+        message="Internal server error",
         nodes=error.nodes,
         source=error.source,
         positions=error.positions,
         path=error.path,
-        original_error=error.original_error if keep_original else None,
-        extensions=extensions,
+        extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
     )
 
 

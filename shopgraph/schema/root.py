@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
+
 import strawberry
 
 from shopgraph.data import keys, products, stats, users
 from shopgraph.data.timefmt import validate_day
 from shopgraph.errors import BadUserInput, Forbidden
-from shopgraph.resolvers import accounts, auth, catalog, ordering, points
+from shopgraph.resolvers import accounts, auth, catalog, ordering, points, subscriptions
 from shopgraph.resolvers import orders as order_listings
 from shopgraph.resolvers.validation import check_category, normalize_email
 from shopgraph.schema.inputs import (
@@ -24,6 +26,7 @@ from shopgraph.schema.types import (
     Order,
     OrderConnection,
     OrderStatus,
+    OrderStatusChange,
     Product,
     ProductConnection,
     SalesStats,
@@ -230,3 +233,21 @@ class Mutation:
             to=User(entity=transfer.recipient),
             points=transfer.points,
         )
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(
+        description="Status changes of the viewer's orders (an admin: of every order), or of one "
+        "order, pushed from the table's stream."
+    )
+    async def order_status_changed(
+        self, info: Ctx, order_id: strawberry.ID | None = None
+    ) -> AsyncGenerator[OrderStatusChange, None]:
+        async for change in subscriptions.order_status_changes(info.context, order_id):
+            yield OrderStatusChange(
+                order=Order(entity=change.order),
+                previous_status=change.previous_status,
+                status=change.order.status,
+                changed_at=change.changed_at,
+            )

@@ -288,6 +288,14 @@ class AuthPayload:
 
 
 @strawberry.type
+class OrderStatusChange:
+    order: Order
+    previous_status: OrderStatus | None
+    status: OrderStatus
+    changed_at: DateTime
+
+
+@strawberry.type
 class TransferPointsPayload:
     from_: User = strawberry.field(name="from")
     to: User

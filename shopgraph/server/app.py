@@ -15,6 +15,7 @@ from shopgraph.schema.build import build_schema
 from shopgraph.server.state import REQUEST_ID, AppState
 from shopgraph.server.view import ShopGraphQLView, error_response
 from shopgraph.settings import Settings
+from shopgraph.stream.broker import Broker
 from shopgraph.stream.runtime import stream_runtime
 
 log = logging.getLogger("shopgraph.http")
@@ -68,7 +69,12 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 def create_app(settings: Settings, endpoint_url: str | None = None) -> web.Application:
-    state = AppState(settings=settings, schema=build_schema(), cursors=CursorCodec(settings.secret))
+    state = AppState(
+        settings=settings,
+        schema=build_schema(),
+        cursors=CursorCodec(settings.secret),
+        broker=Broker(queue_size=settings.subscriber_queue),
+    )
     app = web.Application(middlewares=[request_id_middleware], client_max_size=2 * 1024**2)
     app[STATE] = state
 

@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 from aiohttp import web
-from strawberry.aiohttp.views import GraphQLView
 from cross_web import HTTPException
+from strawberry.aiohttp.views import GraphQLView
 
 from shopgraph.data.cost import CostRecorder
 from shopgraph.data.dynamo import Dynamo
@@ -32,6 +32,14 @@ class ShopGraphQLView(GraphQLView):
             # A malformed request is still answered in GraphQL's own shape.
             return error_response(exc.status_code, exc.reason, "BAD_REQUEST")
 
+    async def parse_http_body(self, request: Any) -> Any:
+        # strawberry reads a JSON body as an object (or a batch): a JSON string,
+        # number or null would fail inside it as a 500.
+        json_post = request.method == "POST" and "application/json" in (request.content_type or "")
+        if json_post and not isinstance(self.parse_json(await request.get_body()), (dict, list)):
+            raise HTTPException(400, "The request body must be a JSON object")
+        return await super().parse_http_body(request)
+
     async def get_context(self, request: web.Request, response: Any) -> RequestContext:  # type: ignore[override]
         settings = self.state.settings
         cost = CostRecorder(settings.read_unit_price, settings.write_unit_price)
@@ -43,4 +51,5 @@ class ShopGraphQLView(GraphQLView):
             token=bearer_token(request.headers.get("Authorization")),
             request=request,
             response=response,
+            broker=self.state.broker,
         )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -23,7 +22,6 @@ class StreamRuntime:
     def __init__(self, db: Dynamo, streams: Any, broker: Broker) -> None:
         self.broker = broker
         self.db = db
-        self.started_at = time.time()
         self.consumer = StreamConsumer(db, streams, CONSUMER, self.handle)
         self._task: asyncio.Task[None] | None = None
 
@@ -32,12 +30,9 @@ class StreamRuntime:
         if change is None:
             return
         await apply_completion(self.db, change)
-        created = record["dynamodb"].get("ApproximateCreationDateTime")
-        stamp = created.timestamp() if hasattr(created, "timestamp") else created
-        # After a restart the consumer reads again from its checkpoint: changes
-        # older than this process are not news to anyone subscribed now.
-        if stamp is None or stamp >= self.started_at - 1:
-            self.broker.publish(change)
+        # Each subscriber takes only changes made since it subscribed, so what
+        # is read again after a restart reaches nobody twice.
+        self.broker.publish(change)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())

@@ -1,0 +1,72 @@
+"""orderStatusChanged: the stream's status changes, pushed to the subscribers who may see them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from shopgraph.data import keys
+from shopgraph.data.timefmt import now_iso
+from shopgraph.errors import Forbidden, NotFound, Unavailable
+from shopgraph.resolvers import auth
+from shopgraph.resolvers.context import RequestContext
+from shopgraph.stream.records import StatusChange
+
+log = logging.getLogger("shopgraph.stream")
+SLOW_SUBSCRIBER_CLOSE_CODE = 1008  # policy violation: it stopped reading
+
+
+def _drop_connection(ctx: RequestContext) -> None:
+    """Closes the websocket of a subscriber that stopped reading. Its socket
+    buffer is full, so a polite close frame may never leave: abort after a second."""
+    websocket, request = ctx.response, ctx.request
+
+    async def close() -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(
+                websocket.close(code=SLOW_SUBSCRIBER_CLOSE_CODE, message=b"subscriber too slow"), 1
+            )
+        transport = getattr(request, "transport", None)
+        if transport is not None and not transport.is_closing():
+            transport.abort()
+
+    if websocket is not None and hasattr(websocket, "close"):
+        asyncio.get_running_loop().create_task(close())
+
+
+async def order_status_changes(
+    ctx: RequestContext, order_id: str | None
+) -> AsyncIterator[StatusChange]:
+    viewer = await auth.require_viewer(ctx)
+    number = None
+    if order_id is not None:
+        ref = keys.OrderRef.decode(order_id)
+        order = await ctx.loaders.orders.load(ref)
+        if order is None:
+            raise NotFound("No such order")
+        if order.user_id != viewer.id and not viewer.is_admin:
+            raise Forbidden("This order belongs to another customer")
+        number = order.number
+    if ctx.broker is None:
+        raise Unavailable("Live updates are not running on this server")
+
+    # The stream is read with some lag: a change committed before this
+    # subscription began may still be on its way, and is not news to it.
+    since = now_iso()
+
+    def accepts(change: StatusChange) -> bool:
+        if change.changed_at < since:
+            return False
+        if number is not None and change.order.number != number:
+            return False
+        return viewer.is_admin or change.order.user_id == viewer.id
+
+    subscriber = ctx.broker.subscribe(accepts, on_drop=lambda: _drop_connection(ctx))
+    try:
+        async for change in subscriber.changes():
+            ctx.fresh_loaders()
+            yield change
+    finally:
+        ctx.broker.unsubscribe(subscriber)

@@ -1,0 +1,223 @@
+"""orderStatusChanged over graphql-transport-ws, with a real client (gql)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from gql import Client, gql
+from gql.transport.exceptions import TransportQueryError
+from gql.transport.websockets import WebsocketsTransport
+
+from tests.conftest import Api
+
+ADMINS = frozenset({"admin@example.com"})
+# From a committed change to a subscriber's socket: the consumer polls an idle
+# shard at most every 2 s.
+DELIVERY_BOUND_SECONDS = 5.0
+SUBSCRIPTION = """
+subscription($id: ID) {
+  orderStatusChanged(orderId: $id) {
+    order { id number user { id } }
+    previousStatus status changedAt
+  }
+}
+"""
+PLACE = "mutation($p: ID!) { placeOrder(input: {items: [{productId: $p, quantity: 1}]}) { id } }"
+MOVE = "mutation($id: ID!, $s: OrderStatus!) { updateOrderStatus(id: $id, status: $s) { status } }"
+
+
+def ws_url(api: Api) -> str:
+    return str(api.http.make_url("/graphql")).replace("http://", "ws://")
+
+
+def transport(url: str, token: str | None) -> WebsocketsTransport:
+    return WebsocketsTransport(
+        url=url,
+        init_payload={"Authorization": f"Bearer {token}"} if token else {},
+        subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
+    )
+
+
+@contextlib.asynccontextmanager
+async def subscribed(
+    url: str, token: str | None, order_id: str | None = None
+) -> AsyncIterator[asyncio.Queue[tuple[float, dict[str, Any]]]]:
+    """Subscribes in the background; yields a queue of (arrival time, event)."""
+    events: asyncio.Queue[tuple[float, dict[str, Any]]] = asyncio.Queue()
+    ready = asyncio.Event()
+
+    async def run() -> None:
+        async with Client(transport=transport(url, token)) as session:
+            request = gql(SUBSCRIPTION)
+            request.variable_values = {"id": order_id}
+            ready.set()
+            async for result in session.subscribe(request):
+                await events.put((time.monotonic(), result["orderStatusChanged"]))
+
+    task = asyncio.create_task(run())
+    await asyncio.wait_for(ready.wait(), 10)
+    await asyncio.sleep(0.5)  # the subscribe message is on its way
+    try:
+        yield events
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def _shop(api: Api) -> tuple[str, str, str]:
+    admin = await api.sign_up("admin@example.com")
+    alice = await api.sign_up("alice@example.com")
+    bob = await api.sign_up("bob@example.com")
+    await api.data(
+        'mutation { createProduct(input: {id: "mug", name: "Mug", category: "kitchen", '
+        'price: "8.50", stock: 100}) { id } }',
+        token=admin,
+    )
+    return admin, alice, bob
+
+
+async def test_a_customer_sees_their_order_move_in_order_and_nothing_else(start_api: Any) -> None:
+    api = await start_api(admin_emails=ADMINS, stream_consumer=True)
+    admin, alice, bob = await _shop(api)
+
+    async with subscribed(ws_url(api), alice) as events:
+        committed: list[float] = []
+        mine = (await api.data(PLACE, {"p": "mug"}, token=alice))["placeOrder"]["id"]
+        committed.append(time.monotonic())
+        await api.data(PLACE, {"p": "mug"}, token=bob)  # someone else's: never shown
+        for status in ("PAID", "SHIPPED", "COMPLETED"):
+            await api.data(MOVE, {"id": mine, "s": status}, token=admin)
+            committed.append(time.monotonic())
+        received = [
+            await asyncio.wait_for(events.get(), DELIVERY_BOUND_SECONDS + 5) for _ in range(4)
+        ]
+        await asyncio.sleep(1.5)
+        assert events.empty(), "another customer's order leaked"
+
+    assert [(e["previousStatus"], e["status"]) for _, e in received] == [
+        (None, "PENDING"),
+        ("PENDING", "PAID"),
+        ("PAID", "SHIPPED"),
+        ("SHIPPED", "COMPLETED"),
+    ]
+    assert {e["order"]["id"] for _, e in received} == {mine}
+    for (arrived, _), sent in zip(received, committed, strict=True):
+        assert arrived - sent < DELIVERY_BOUND_SECONDS
+
+
+async def test_one_order_and_the_admin_view(start_api: Any) -> None:
+    api = await start_api(admin_emails=ADMINS, stream_consumer=True)
+    admin, alice, _ = await _shop(api)
+    first = (await api.data(PLACE, {"p": "mug"}, token=alice))["placeOrder"]["id"]
+    second = (await api.data(PLACE, {"p": "mug"}, token=alice))["placeOrder"]["id"]
+
+    async with (
+        subscribed(ws_url(api), alice, order_id=second) as one_order,
+        subscribed(ws_url(api), admin) as everything,
+    ):
+        await api.data(MOVE, {"id": first, "s": "PAID"}, token=admin)
+        await api.data(MOVE, {"id": second, "s": "CANCELLED"}, token=alice)
+        _, only = await asyncio.wait_for(one_order.get(), 15)
+        seen = [(await asyncio.wait_for(everything.get(), 15))[1] for _ in range(2)]
+    assert (only["order"]["id"], only["status"]) == (second, "CANCELLED")
+    assert {(e["order"]["id"], e["status"]) for e in seen} == {
+        (first, "PAID"),
+        (second, "CANCELLED"),
+    }
+
+
+async def _subscribe_error(url: str, token: str | None, order_id: str | None) -> dict[str, Any]:
+    async with Client(transport=transport(url, token)) as session:
+        request = gql(SUBSCRIPTION)
+        request.variable_values = {"id": order_id}
+        with pytest.raises(TransportQueryError) as raised:
+            async for _ in session.subscribe(request):
+                pass
+    return raised.value.errors[0]  # type: ignore[index]
+
+
+async def test_who_may_subscribe(start_api: Any) -> None:
+    api = await start_api(admin_emails=ADMINS, stream_consumer=True)
+    _, alice, bob = await _shop(api)
+    alices = (await api.data(PLACE, {"p": "mug"}, token=alice))["placeOrder"]["id"]
+    url = ws_url(api)
+    assert (await _subscribe_error(url, bob, alices))["extensions"]["code"] == "FORBIDDEN"
+    assert (await _subscribe_error(url, None, None))["extensions"]["code"] == "UNAUTHENTICATED"
+    assert (await _subscribe_error(url, "not-a-token", None))["extensions"][
+        "code"
+    ] == "UNAUTHENTICATED"
+
+
+async def _raw_socket(api: Api, session: aiohttp.ClientSession) -> aiohttp.ClientWebSocketResponse:
+    return await session.ws_connect(ws_url(api), protocols=["graphql-transport-ws"])
+
+
+async def test_protocol_errors_close_the_socket_and_the_server_keeps_serving(
+    start_api: Any,
+) -> None:
+    api = await start_api(admin_emails=ADMINS, stream_consumer=True)
+    _, alice, _ = await _shop(api)
+    subscribe = {"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIPTION}}
+    async with aiohttp.ClientSession() as session:
+        # Subscribe before connection_init: 4401 Unauthorized.
+        ws = await _raw_socket(api, session)
+        await ws.send_json(subscribe)
+        closed = await ws.receive(timeout=5)
+        assert (closed.type, ws.close_code) == (aiohttp.WSMsgType.CLOSE, 4401)
+
+        # An unknown message type: 4400.
+        ws = await _raw_socket(api, session)
+        await ws.send_json({"type": "connection_init", "payload": {}})
+        assert (await ws.receive_json(timeout=5))["type"] == "connection_ack"
+        await ws.send_json({"id": "1", "type": "teleport"})
+        await ws.receive(timeout=5)
+        assert ws.close_code == 4400
+
+        # A subscription that does not parse: 4400, as graphql-transport-ws says.
+        ws = await _raw_socket(api, session)
+        await ws.send_json(
+            {"type": "connection_init", "payload": {"Authorization": f"Bearer {alice}"}}
+        )
+        assert (await ws.receive_json(timeout=5))["type"] == "connection_ack"
+        await ws.send_json({"id": "a", "type": "subscribe", "payload": {"query": "subscription {"}})
+        await ws.receive(timeout=5)
+        assert ws.close_code == 4400
+
+        # One that does not validate: an error message for that operation; the socket stays.
+        ws = await _raw_socket(api, session)
+        await ws.send_json(
+            {"type": "connection_init", "payload": {"Authorization": f"Bearer {alice}"}}
+        )
+        assert (await ws.receive_json(timeout=5))["type"] == "connection_ack"
+        await ws.send_json(
+            {"id": "b", "type": "subscribe", "payload": {"query": "subscription { nope }"}}
+        )
+        message = await ws.receive_json(timeout=5)
+        assert (message["type"], message["id"]) == ("error", "b")
+        assert message["payload"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+        await ws.send_json({"type": "ping"})
+        assert (await ws.receive_json(timeout=5))["type"] == "pong"
+        await ws.close()
+
+        # An oversized payload (past aiohttp's 4 MB message limit): the server
+        # closes with 1009 as soon as it reads the frame's length, often while
+        # the client is still sending (which then sees the reset instead).
+        ws = await _raw_socket(api, session)
+        with contextlib.suppress(ConnectionError):
+            await ws.send_json({"type": "connection_init", "payload": {"x": "y" * (5 * 1024**2)}})
+        ended = await ws.receive(timeout=10)
+        assert ended.type in (
+            aiohttp.WSMsgType.CLOSE,
+            aiohttp.WSMsgType.CLOSED,
+            aiohttp.WSMsgType.ERROR,
+        )
+        assert ws.close_code in (1009, 1006)  # 1006: the reset reached the client first
+
+    # The server still answers.
+    assert (await api.data("{ viewer { id } }", token=alice))["viewer"]["id"]
