@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -104,6 +105,31 @@ def seed_command(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def stream_worker(settings: Settings, args: argparse.Namespace) -> int:
+    """The stream consumer alone: salesStats, without serving GraphQL."""
+    from shopgraph.stream.broker import Broker
+    from shopgraph.stream.runtime import stream_runtime
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        async with open_client(settings) as client:
+            await ensure_table(client, settings.table_name)
+            async with stream_runtime(settings, client, Broker()):
+                print(f"stream worker reading the stream of {settings.table_name}")
+                await stop.wait()
+        print("stream worker stopped")
+
+    try:
+        asyncio.run(run())
+    except TableShapeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def export_schema(settings: Settings, args: argparse.Namespace) -> int:
     from shopgraph.schema.build import EXPORTED_SDL, export_sdl
 
@@ -127,10 +153,13 @@ def parser() -> argparse.ArgumentParser:
     seed_parser = commands.add_parser("seed", help="load the demo dataset")
     _add_seed_options(seed_parser)
 
+    worker_parser = commands.add_parser(
+        "stream-worker", help="run only the stream consumer (salesStats)"
+    )
     export_parser = commands.add_parser("export-schema", help="write the schema's SDL")
     export_parser.add_argument("--output", type=Path, default=None)
 
-    for sub in (serve_parser, table_parser, seed_parser):
+    for sub in (serve_parser, table_parser, seed_parser, worker_parser):
         sub.add_argument(
             "--endpoint-url",
             default=None,
@@ -150,6 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "create-table": create_table,
         "seed": seed_command,
         "export-schema": export_schema,
+        "stream-worker": stream_worker,
     }
     return commands[args.command](settings, args)
 

@@ -156,6 +156,7 @@ ALL_ENTITIES = (
     APPLIED_EVENT,
 )
 
+
 def key_table_markdown() -> str:
     """The README's key table, written from the templates themselves."""
 

@@ -89,6 +89,12 @@ async def place_order(
             if (products[p].stock or 0) < q and products[p].stock is not None
         ]
         if short:
+            if idempotency_key is not None:
+                # A concurrent retry with this key may be what took the stock.
+                record = await idempotency.find(ctx.db, viewer.id, idempotency_key, PLACE_ORDER)
+                if record is not None:
+                    idempotency.check_same_request(record, request)
+                    return await _order_of_record(ctx, record)
             raise OutOfStock("Not enough stock", productIds=short)
 
         number = order_writes.new_order_number()

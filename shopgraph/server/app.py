@@ -89,6 +89,14 @@ def create_app(settings: Settings, endpoint_url: str | None = None) -> web.Appli
                 yield
 
     app.cleanup_ctx.append(dynamo_client)
+
+    async def close_websockets(app: web.Application) -> None:
+        # On SIGTERM: open subscriptions end with a close frame ("going away"),
+        # before the stream consumer stops and writes its last checkpoint.
+        for websocket in list(state.websockets):
+            await websocket.close(code=1001, message=b"server shutting down")
+
+    app.on_shutdown.append(close_websockets)
     view = ShopGraphQLView(state, graphql_ide="graphiql")
     app.router.add_route("*", "/graphql", view)
     app.router.add_get("/healthz", healthz)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,3 +25,4 @@ class AppState:
     broker: Broker = field(default_factory=Broker)
     client: Any = None  # the aiobotocore DynamoDB client, opened at startup
     stream: StreamRuntime | None = None  # the stream consumer, when it runs here
+    websockets: weakref.WeakSet[web.WebSocketResponse] = field(default_factory=weakref.WeakSet)

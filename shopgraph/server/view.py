@@ -40,6 +40,14 @@ class ShopGraphQLView(GraphQLView):
             raise HTTPException(400, "The request body must be a JSON object")
         return await super().parse_http_body(request)
 
+    async def create_websocket_response(
+        self, request: web.Request, subprotocol: str | None
+    ) -> web.WebSocketResponse:
+        websocket = await super().create_websocket_response(request, subprotocol)
+        # Remembered so that a graceful stop can close each with a close frame.
+        self.state.websockets.add(websocket)
+        return websocket
+
     async def get_context(self, request: web.Request, response: Any) -> RequestContext:  # type: ignore[override]
         settings = self.state.settings
         cost = CostRecorder(settings.read_unit_price, settings.write_unit_price)

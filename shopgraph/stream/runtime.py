@@ -24,6 +24,7 @@ class StreamRuntime:
         self.db = db
         self.consumer = StreamConsumer(db, streams, CONSUMER, self.handle)
         self._task: asyncio.Task[None] | None = None
+        self._reporter: asyncio.Task[None] | None = None
 
     async def handle(self, record: dict[str, Any]) -> None:
         change = status_change(record)
@@ -36,6 +37,13 @@ class StreamRuntime:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
+        self._reporter = asyncio.create_task(self._report_lag())
+
+    async def _report_lag(self, every: float = 60.0) -> None:
+        while True:
+            await asyncio.sleep(every)
+            status = self.status()
+            log.info("stream consumer: %d shards, lag %s s", status["shards"], status["lagSeconds"])
 
     async def _run(self) -> None:
         while True:
@@ -50,9 +58,10 @@ class StreamRuntime:
 
     async def stop(self) -> None:
         await self.consumer.stop()
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        for task in (self._task, self._reporter):
+            if task:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
 
     def status(self) -> dict[str, Any]:
         lag = self.consumer.lag_seconds
