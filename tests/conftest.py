@@ -7,7 +7,6 @@ for instance DynamoDB Local. Each test gets a table of its own.
 
 from __future__ import annotations
 
-import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -21,6 +20,7 @@ from shopgraph.data.dynamo import Dynamo, open_client
 from shopgraph.data.seed import write_items
 from shopgraph.data.table import ensure_table
 from shopgraph.server.app import create_app
+from shopgraph.server.embedded import EmbeddedDynamo
 from shopgraph.settings import Settings
 
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
@@ -35,13 +35,9 @@ def dynamo_endpoint() -> Iterator[str]:
     if configured:
         yield configured
         return
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
+    # The same embedded moto server as `shopgraph serve` runs: one request at a time.
+    server = EmbeddedDynamo()
+    yield server.start()
     server.stop()
 
 
@@ -99,7 +95,9 @@ class Api:
         assert not body.get("errors"), body["errors"]
         return body["data"]
 
-    async def sign_up(self, email: str, password: str = "correct-horse", name: str = "Tester") -> str:
+    async def sign_up(
+        self, email: str, password: str = "correct-horse", name: str = "Tester"
+    ) -> str:
         data = await self.data(
             "mutation($i: SignUpInput!) { signUp(input: $i) { token } }",
             {"i": {"email": email, "name": name, "password": password}},
@@ -119,9 +117,7 @@ def error_codes(body: dict[str, Any]) -> list[str]:
 
 
 @pytest.fixture
-async def start_api(
-    base_settings: Settings, table: str
-) -> AsyncIterator[Callable[..., Any]]:
+async def start_api(base_settings: Settings, table: str) -> AsyncIterator[Callable[..., Any]]:
     """Starts the server on a loopback port, with settings changed as asked."""
     clients: list[TestClient] = []
 

@@ -17,7 +17,9 @@ def instant(days: float = 0, base: datetime = BASE_TIME) -> str:
     return format_instant(base + timedelta(days=days))
 
 
-def product(n: int, category: str = "books", price: str = "10.00", stock: int | None = None) -> Product:
+def product(
+    n: int, category: str = "books", price: str = "10.00", stock: int | None = None
+) -> Product:
     return Product(
         id=f"prod-{n}",
         name=f"Product {n}",

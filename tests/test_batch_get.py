@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from shopgraph.data.cost import CostRecorder
-from shopgraph.data.keys import PRODUCT
 from shopgraph.data.dynamo import Dynamo
+from shopgraph.data.keys import PRODUCT
 from tests.conftest import Api, put_items
 from tests.factories import product
 

@@ -53,7 +53,9 @@ async def test_products_by_ids_batches_by_hundred_in_the_order_asked(api: Api, d
 
 async def test_repeated_ids_are_asked_once(api: Api, db) -> None:
     await put_items(db, [product(1).to_item()])
-    body = await api.gql('{ a: product(id: "prod-1") { id } b: products(ids: ["prod-1", "prod-1"]) { id } }')
+    body = await api.gql(
+        '{ a: product(id: "prod-1") { id } b: products(ids: ["prod-1", "prod-1"]) { id } }'
+    )
     assert body["data"]["a"] == {"id": "prod-1"}
     assert body["data"]["b"] == [{"id": "prod-1"}, {"id": "prod-1"}]
     assert body["extensions"]["cost"]["calls"] == {"BatchGetItem": 1}

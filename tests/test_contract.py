@@ -10,6 +10,7 @@ from shopgraph.schema.build import EXPORTED_SDL, export_sdl
 
 CONTRACT = Path(__file__).resolve().parents[1].parent / "shared" / "contract" / "schema.graphql"
 
+
 def test_exported_sdl_is_current() -> None:
     assert EXPORTED_SDL.read_text() == export_sdl(), (
         "schema.graphql is stale: run `shopgraph export-schema`"

@@ -56,5 +56,7 @@ async def test_demo_accounts_sign_in(api: Api, db: Dynamo) -> None:
     me = await api.data("{ viewer { role orders(first: 100) { nodes { id } } } }", token=customer)
     assert me["viewer"]["role"] == "CUSTOMER"
     assert len(me["viewer"]["orders"]["nodes"]) == 12
-    flagged = await api.data("{ flaggedOrders(first: 100) { nodes { flag { reason } } } }", token=admin)
+    flagged = await api.data(
+        "{ flaggedOrders(first: 100) { nodes { flag { reason } } } }", token=admin
+    )
     assert all(n["flag"]["reason"] for n in flagged["flaggedOrders"]["nodes"])

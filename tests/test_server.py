@@ -68,8 +68,8 @@ def _clean_env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
-async def _wait_ready(base: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
+async def _wait_ready(base: str, process: subprocess.Popen[bytes], within: float = 60) -> None:
+    deadline = time.monotonic() + within
     async with aiohttp.ClientSession() as session:
         while time.monotonic() < deadline:
             assert process.poll() is None, process.stdout.read().decode()  # type: ignore[union-attr]
@@ -85,9 +85,20 @@ async def _wait_ready(base: str, process: subprocess.Popen[bytes], timeout: floa
 
 async def test_serve_with_nothing_configured_runs_in_memory_with_demo_data() -> None:
     port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "shopgraph", "serve", "--seed-demo", "--customers", "2",
-         "--products", "6", "--orders-per-customer", "3"],
+    process = subprocess.Popen(  # noqa: ASYNC220 - starting it does not block; waits are bounded
+        [
+            sys.executable,
+            "-m",
+            "shopgraph",
+            "serve",
+            "--seed-demo",
+            "--customers",
+            "2",
+            "--products",
+            "6",
+            "--orders-per-customer",
+            "3",
+        ],
         env=_clean_env(PORT=str(port), HOST="127.0.0.1"),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
