@@ -55,10 +55,14 @@ LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "ben
 class BenchQuery:
     name: str
     document: str
-    # "anonymous", "customer" or "admin": whose token goes with the request.
-    role: str
+    # "anonymous", "customer", "customer2" or "admin": whose token goes with the
+    # request; a callable picks it for the i-th request.
+    role: str | Callable[[int], str]
     # Variables of the i-th request, given the number of products.
     variables: Callable[[int, int], dict[str, Any]] = lambda i, products: {}
+
+    def role_of(self, i: int) -> str:
+        return self.role(i) if callable(self.role) else self.role
 
 
 def product_variables(i: int, products: int) -> dict[str, Any]:
@@ -90,6 +94,44 @@ QUERIES = (
         "query OrdersByStatus { ordersByStatus(status: COMPLETED, first: 20) {"
         " nodes { number total user { name } } } }",
         "admin",
+    ),
+)
+
+# Writes. The products an order takes do not track stock, so no run sells out;
+# every updateOrderStatus moves an order of its own from PENDING to PAID; the
+# transfers go back and forth between two customers, so balances stay put.
+BENCH_PRODUCTS = ("bench-a", "bench-b", "bench-c")
+CREATE_PRODUCT = (
+    'mutation CreateBenchProduct($id: ID!) { createProduct(input: {id: $id, name: "Bench",'
+    ' category: "bench", price: "9.99"}) { id } }'
+)
+PLACE_ORDER = (
+    "mutation PlaceOrder($items: [OrderLineInput!]!) {"
+    " placeOrder(input: {items: $items}) { id total status } }"
+)
+MOVE_ORDER = "mutation PayOrder($id: ID!) { updateOrderStatus(id: $id, status: PAID) { status } }"
+TRANSFER = (
+    "mutation Transfer($to: ID!) { transferPoints(input: {toUserId: $to, points: 1}) { points } }"
+)
+ORDER_LINES = [{"productId": p, "quantity": 1} for p in BENCH_PRODUCTS]
+PENDING_ORDERS: list[str] = []  # filled before the updateOrderStatus rows
+
+
+WRITES = (
+    BenchQuery(
+        "placeOrder 3 lines", PLACE_ORDER, "customer", lambda i, products: {"items": ORDER_LINES}
+    ),
+    BenchQuery(
+        "updateOrderStatus",
+        MOVE_ORDER,
+        "admin",
+        lambda i, products: {"id": PENDING_ORDERS.pop()},
+    ),
+    BenchQuery(
+        "transferPoints",
+        TRANSFER,
+        lambda i: "customer" if i % 2 == 0 else "customer2",
+        lambda i, products: {"to": "customer2" if i % 2 == 0 else "customer1"},
     ),
 )
 
@@ -329,6 +371,7 @@ class Sample:
     latency_ms: float
     calls: dict[str, int] | None = None
     read_units: float | None = None
+    write_units: float | None = None
     error: str | None = None
 
 
@@ -340,6 +383,7 @@ class Row:
     calls_per_request: float | None
     calls_by_operation: dict[str, float]
     read_units_per_request: float | None
+    write_units_per_request: float | None
     p50_ms: float
     p99_ms: float
     max_ms: float
@@ -368,6 +412,7 @@ def sample_from(body: Any, status: int, latency_ms: float) -> Sample:
         latency_ms=latency_ms,
         calls=dict(calls) if isinstance(calls, dict) else None,
         read_units=cost.get("readCapacityUnits"),
+        write_units=cost.get("writeCapacityUnits"),
         error=describe_error(body, status),
     )
 
@@ -389,7 +434,7 @@ class GraphQLClient:
         started = time.perf_counter()
         try:
             status, body = await self.post(
-                query.document, query.variables(i, self.products), query.role
+                query.document, query.variables(i, self.products), query.role_of(i)
             )
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             latency = (time.perf_counter() - started) * 1000
@@ -428,6 +473,7 @@ def summarize(query: str, concurrency: int, samples: list[Sample], wall: float) 
     latencies = sorted(s.latency_ms for s in samples) or [0.0]
     calls, by_operation = mean_calls(samples)
     units = [s.read_units for s in samples if s.read_units is not None]
+    written = [s.write_units for s in samples if s.write_units is not None]
     failures = [s.error for s in samples if s.error]
     return Row(
         query=query,
@@ -436,6 +482,7 @@ def summarize(query: str, concurrency: int, samples: list[Sample], wall: float) 
         calls_per_request=calls,
         calls_by_operation=by_operation,
         read_units_per_request=statistics.fmean(units) if units else None,
+        write_units_per_request=statistics.fmean(written) if written else None,
         p50_ms=percentile(latencies, 0.50),
         p99_ms=percentile(latencies, 0.99),
         max_ms=latencies[-1],
@@ -466,6 +513,33 @@ async def run_level(
     return summarize(query.name, concurrency, samples, time.perf_counter() - started)
 
 
+async def prepare_writes(client: GraphQLClient, args: argparse.Namespace) -> None:
+    """The products the orders take, and one PENDING order per updateOrderStatus request."""
+    for product_id in BENCH_PRODUCTS:
+        status, body = await client.post(CREATE_PRODUCT, {"id": product_id}, "admin")
+        if error := describe_error(body, status):
+            raise SystemExit(f"error: creating {product_id} failed: {error}")
+    # Each transfer moves one point between customer1 and customer2: give both
+    # a float of points by completing orders of their own.
+    for role in ("customer", "customer2"):
+        for _ in range(max(args.concurrency) // 20 + 1):
+            status, body = await client.post(PLACE_ORDER, {"items": ORDER_LINES}, role)
+            if error := describe_error(body, status):
+                raise SystemExit(f"error: placing an order failed: {error}")
+            order_id = body["data"]["placeOrder"]["id"]
+            for step in ("PAID", "SHIPPED", "COMPLETED"):
+                move = MOVE_ORDER.replace("PAID", step).replace("PayOrder", "Move")
+                status, body = await client.post(move, {"id": order_id}, "admin")
+                if error := describe_error(body, status):
+                    raise SystemExit(f"error: completing an order failed: {error}")
+    needed = args.warmup + args.requests * len(args.concurrency)
+    for _ in range(needed):
+        status, body = await client.post(PLACE_ORDER, {"items": ORDER_LINES}, "customer")
+        if error := describe_error(body, status):
+            raise SystemExit(f"error: placing an order failed: {error}")
+        PENDING_ORDERS.append(body["data"]["placeOrder"]["id"])
+
+
 async def warm_up(client: GraphQLClient, query: BenchQuery, count: int) -> None:
     for i in range(count):
         await client.send(query, i)
@@ -480,8 +554,10 @@ async def benchmark(args: argparse.Namespace, base_url: str, password: str) -> l
         client = GraphQLClient(session, f"{base_url}/graphql", args.products)
         await client.log_in("customer", customer_email(1), password)
         await client.log_in("admin", ADMIN_EMAIL, password)
+        await client.log_in("customer2", customer_email(2), password)
+        await prepare_writes(client, args)
         rows: list[Row] = []
-        for query in QUERIES:
+        for query in (*QUERIES, *WRITES):
             await warm_up(client, query, args.warmup)
             for level in args.concurrency:
                 row = await run_level(client, query, level, args.requests, args.max_seconds)
@@ -493,12 +569,13 @@ async def benchmark(args: argparse.Namespace, base_url: str, password: str) -> l
 # --------------------------------------------------------------------------- output
 
 COLUMNS = (
-    ("query", 16, "<"),
+    ("query", 18, "<"),
     ("conc", 4, ">"),
     ("reqs", 5, ">"),
     ("calls/req", 9, ">"),
     ("by operation (per request)", 30, "<"),
     ("RCU/req", 8, ">"),
+    ("WCU/req", 8, ">"),
     ("p50 ms", 8, ">"),
     ("p99 ms", 8, ">"),
     ("max ms", 8, ">"),
@@ -535,6 +612,7 @@ def print_row(row: Row) -> None:
         number(row.calls_per_request),
         operations or "-",
         number(row.read_units_per_request),
+        number(row.write_units_per_request),
         f"{row.p50_ms:.1f}",
         f"{row.p99_ms:.1f}",
         f"{row.max_ms:.1f}",
