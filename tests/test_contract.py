@@ -19,6 +19,7 @@ def test_exported_sdl_is_current() -> None:
 
 def test_exported_schema_breaks_nothing_in_the_contract() -> None:
     contract = build_schema(CONTRACT.read_text())
-    exported = build_schema(EXPORTED_SDL.read_text())
+    # The subgraph SDL uses federation directives it does not define.
+    exported = build_schema(EXPORTED_SDL.read_text(), assume_valid_sdl=True)
     changes = [c.description for c in find_breaking_changes(contract, exported)]
     assert changes == []

@@ -21,7 +21,9 @@ from shopgraph.schema.scalars import SCALAR_MAP
 EXPORTED_SDL = Path(__file__).with_name("schema.graphql")
 
 
-class ShopSchema(strawberry.Schema):
+class ShopSchema(strawberry.federation.Schema):
+    """A Federation 2 subgraph: User, Product and Order are entities keyed by id."""
+
     def process_errors(self, errors: Any, execution_context: Any = None) -> None:
         # ErrorCodes logs what is unexpected, with the request id; domain errors
         # are answers, not incidents, and are not logged as errors.

@@ -6,10 +6,12 @@ from __future__ import annotations
 import enum
 
 import strawberry
+import strawberry.federation
 from strawberry.types import Info
 
-from shopgraph.data import entities
+from shopgraph.data import entities, keys
 from shopgraph.data.paging import Page
+from shopgraph.errors import Forbidden
 from shopgraph.resolvers import auth
 from shopgraph.resolvers.context import RequestContext
 from shopgraph.resolvers.orders import user_orders
@@ -48,9 +50,15 @@ class PageInfo:
         )
 
 
-@strawberry.type
+@strawberry.federation.type(keys=["id"])
 class User:
     entity: strawberry.Private[entities.User]
+
+    @classmethod
+    async def resolve_reference(cls, info: Ctx, id: strawberry.ID) -> User | None:
+        # Through the same loader as every other read: 50 references, one batch.
+        user = await info.context.loaders.users.load(keys.validate_id(id, "user id"))
+        return cls(entity=user) if user else None
 
     @strawberry.field
     def id(self) -> strawberry.ID:
@@ -111,9 +119,14 @@ class User:
         return OrderConnection.of(page)
 
 
-@strawberry.type
+@strawberry.federation.type(keys=["id"])
 class Product:
     entity: strawberry.Private[entities.Product]
+
+    @classmethod
+    async def resolve_reference(cls, info: Ctx, id: strawberry.ID) -> Product | None:
+        product = await info.context.loaders.products.load(keys.validate_id(id, "product id"))
+        return cls(entity=product) if product else None
 
     @strawberry.field
     def id(self) -> strawberry.ID:
@@ -184,9 +197,20 @@ class OrderItem:
         return money(self.line.line_total)
 
 
-@strawberry.type
+@strawberry.federation.type(keys=["id"])
 class Order:
     entity: strawberry.Private[entities.Order]
+
+    @classmethod
+    async def resolve_reference(cls, info: Ctx, id: strawberry.ID) -> Order | None:
+        # As `order(id:)`: its owner or an admin.
+        viewer = await auth.require_viewer(info.context)
+        order = await info.context.loaders.orders.load(keys.OrderRef.decode(id))
+        if order is None:
+            return None
+        if order.user_id != viewer.id and not viewer.is_admin:
+            raise Forbidden("This order belongs to another customer")
+        return cls(entity=order)
 
     @strawberry.field(
         description="Opaque: it encodes the order's whole key, so that a lookup is one read."
