@@ -15,7 +15,12 @@ from shopgraph.errors import ShopError
 log = logging.getLogger("shopgraph.errors")
 
 # Phrases graphql-core uses when variable values cannot be coerced.
-_VARIABLE_PROBLEMS = ("got invalid value", "was not provided", "of required type")
+_VARIABLE_PROBLEMS = (
+    "got invalid value",
+    "has invalid value",
+    "was not provided",
+    "of required type",
+)
 
 
 class SafeParserCache(ParserCache):

@@ -8,11 +8,34 @@ from typing import Any
 from aiohttp import web
 from cross_web import HTTPException
 from strawberry.aiohttp.views import GraphQLView
+from strawberry.types.execution import ExecutionResult, PreExecutionError
 
 from shopgraph.data.cost import CostRecorder
 from shopgraph.data.dynamo import Dynamo
 from shopgraph.resolvers.context import RequestContext, bearer_token
 from shopgraph.server.state import REQUEST_ID, AppState
+
+GRAPHQL_RESPONSE_TYPE = "application/graphql-response+json"
+SUB_RESPONSE = web.RequestKey("sub_response", web.Response)
+GRAPHQL_RESPONSE = web.ResponseKey("graphql_response", bool)
+
+
+def accepts_graphql_response(accept: str) -> bool:
+    """True when the client lists application/graphql-response+json (q > 0)."""
+    for part in accept.split(","):
+        media, *params = (p.strip() for p in part.split(";"))
+        if media.lower() == GRAPHQL_RESPONSE_TYPE:
+            return not any(
+                p.replace(" ", "") in ("q=0", "q=0.0", "q=0.00", "q=0.000") for p in params
+            )
+    return False
+
+
+def is_request_error(result: ExecutionResult) -> bool:
+    if isinstance(result, PreExecutionError):
+        return True
+    # Variable coercion fails before any field runs: no data, no error with a path.
+    return result.data is None and bool(result.errors) and all(not e.path for e in result.errors)
 
 
 def error_response(status: int, message: str, code: str, **extensions: Any) -> web.Response:
@@ -47,6 +70,30 @@ class ShopGraphQLView(GraphQLView):
         # Remembered so that a graceful stop can close each with a close frame.
         self.state.websockets.add(websocket)
         return websocket
+
+    async def get_sub_response(self, request: web.Request) -> web.Response:
+        response = web.Response()
+        request[SUB_RESPONSE] = response
+        return response
+
+    async def process_result(self, request: web.Request, result: ExecutionResult) -> Any:
+        body = await super().process_result(request, result)
+        if not accepts_graphql_response(request.headers.get("Accept", "")):
+            return body  # application/json: errors travel in a 200, as clients expect
+        response = request[SUB_RESPONSE]
+        response[GRAPHQL_RESPONSE] = True
+        # A request that never reached execution (it did not parse, validate, or
+        # its variables did not coerce) has no data entry and is a 400.
+        if is_request_error(result):
+            response.set_status(400)
+            body.pop("data", None)
+        return body
+
+    def create_response(self, response_data: Any, sub_response: web.Response) -> web.Response:
+        response = super().create_response(response_data, sub_response)
+        if sub_response.get(GRAPHQL_RESPONSE):
+            response.content_type = GRAPHQL_RESPONSE_TYPE
+        return response
 
     async def get_context(self, request: web.Request, response: Any) -> RequestContext:  # type: ignore[override]
         settings = self.state.settings
