@@ -24,6 +24,17 @@ def _int(env: dict[str, str], name: str, default: int, minimum: int = 1) -> int:
     return value
 
 
+def _flag(env: dict[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "on", "true", "yes"):
+        return True
+    if raw in ("0", "off", "false", "no"):
+        return False
+    raise SystemExit(f"{name} must be on or off, got {raw!r}")
+
+
 @dataclass(frozen=True)
 class Settings:
     table_name: str = "shopgraph"
@@ -46,6 +57,11 @@ class Settings:
     stream_consumer: bool = True
     # Changes a subscriber may fall behind before it is dropped.
     subscriber_queue: int = 100
+    # What one GraphQL document may ask for.
+    max_depth: int = 12
+    max_aliases: int = 30
+    max_tokens: int = 5000
+    introspection: bool = True
     max_pool_connections: int = 64
     dynamodb_max_attempts: int = 5
 
@@ -83,9 +99,12 @@ class Settings:
             write_unit_price=Decimal(env.get("SHOPGRAPH_WRITE_UNIT_PRICE_PER_MILLION") or "1.25")
             / 1_000_000,
             streams_endpoint_url=env.get("AWS_ENDPOINT_URL_DYNAMODB_STREAMS") or None,
-            stream_consumer=env.get("SHOPGRAPH_STREAM_CONSUMER", "on").lower()
-            not in ("0", "off", "false", "no"),
+            stream_consumer=_flag(env, "SHOPGRAPH_STREAM_CONSUMER", True),
             subscriber_queue=_int(env, "SHOPGRAPH_SUBSCRIBER_QUEUE", 100),
+            max_depth=_int(env, "SHOPGRAPH_MAX_DEPTH", 12),
+            max_aliases=_int(env, "SHOPGRAPH_MAX_ALIASES", 30),
+            max_tokens=_int(env, "SHOPGRAPH_MAX_TOKENS", 5000),
+            introspection=_flag(env, "SHOPGRAPH_INTROSPECTION", True),
             max_pool_connections=_int(env, "SHOPGRAPH_MAX_POOL_CONNECTIONS", 64),
             dynamodb_max_attempts=_int(env, "SHOPGRAPH_DYNAMODB_MAX_ATTEMPTS", 5),
         )

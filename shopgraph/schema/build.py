@@ -7,6 +7,7 @@ from typing import Any
 
 import strawberry
 from strawberry.extensions import (
+    DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     QueryDepthLimiter,
@@ -17,6 +18,7 @@ from strawberry.schema.config import StrawberryConfig
 from shopgraph.schema.extensions import DynamoCost, ErrorCodes, SafeParserCache
 from shopgraph.schema.root import Mutation, Query, Subscription
 from shopgraph.schema.scalars import SCALAR_MAP
+from shopgraph.settings import Settings
 
 EXPORTED_SDL = Path(__file__).with_name("schema.graphql")
 
@@ -30,9 +32,14 @@ class ShopSchema(strawberry.federation.Schema):
         return None
 
 
-def build_schema(
-    *, max_depth: int = 12, max_aliases: int = 30, max_tokens: int = 5000
-) -> strawberry.Schema:
+def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+    settings = settings or Settings()
+    max_depth, max_aliases, max_tokens = (
+        settings.max_depth,
+        settings.max_aliases,
+        settings.max_tokens,
+    )
+    introspection = [] if settings.introspection else [DisableIntrospection]
     return ShopSchema(
         query=Query,
         mutation=Mutation,
@@ -45,6 +52,7 @@ def build_schema(
             lambda: QueryDepthLimiter(max_depth=max_depth),
             lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
             lambda: MaxTokensLimiter(max_token_count=max_tokens),
+            *introspection,
             DynamoCost,
             ErrorCodes,
         ],

@@ -71,7 +71,7 @@ async def readyz(request: web.Request) -> web.Response:
 def create_app(settings: Settings, endpoint_url: str | None = None) -> web.Application:
     state = AppState(
         settings=settings,
-        schema=build_schema(),
+        schema=build_schema(settings),
         cursors=CursorCodec(settings.secret),
         broker=Broker(queue_size=settings.subscriber_queue),
     )

@@ -54,6 +54,8 @@ class ShopGraphQLView(GraphQLView):
         except HTTPException as exc:
             # A malformed request is still answered in GraphQL's own shape.
             return error_response(exc.status_code, exc.reason, "BAD_REQUEST")
+        except web.HTTPRequestEntityTooLarge as exc:
+            return error_response(exc.status, "The request body is too large", "BAD_REQUEST")
 
     async def parse_http_body(self, request: Any) -> Any:
         # strawberry reads a JSON body as an object (or a batch): a JSON string,
