@@ -62,6 +62,8 @@ class Settings:
     max_aliases: int = 30
     max_tokens: int = 5000
     introspection: bool = True
+    # Automatic persisted queries this process remembers.
+    persisted_queries: int = 1000
     max_pool_connections: int = 64
     dynamodb_max_attempts: int = 5
 
@@ -105,6 +107,7 @@ class Settings:
             max_aliases=_int(env, "SHOPGRAPH_MAX_ALIASES", 30),
             max_tokens=_int(env, "SHOPGRAPH_MAX_TOKENS", 5000),
             introspection=_flag(env, "SHOPGRAPH_INTROSPECTION", True),
+            persisted_queries=_int(env, "SHOPGRAPH_PERSISTED_QUERIES", 1000),
             max_pool_connections=_int(env, "SHOPGRAPH_MAX_POOL_CONNECTIONS", 64),
             dynamodb_max_attempts=_int(env, "SHOPGRAPH_DYNAMODB_MAX_ATTEMPTS", 5),
         )

@@ -12,6 +12,7 @@ from aiohttp import web
 from shopgraph.data.dynamo import open_client
 from shopgraph.data.paging import CursorCodec
 from shopgraph.schema.build import build_schema
+from shopgraph.server.persisted import PersistedQueries
 from shopgraph.server.state import REQUEST_ID, AppState
 from shopgraph.server.view import ShopGraphQLView, error_response
 from shopgraph.settings import Settings
@@ -74,6 +75,7 @@ def create_app(settings: Settings, endpoint_url: str | None = None) -> web.Appli
         schema=build_schema(settings),
         cursors=CursorCodec(settings.secret),
         broker=Broker(queue_size=settings.subscriber_queue),
+        persisted=PersistedQueries(settings.persisted_queries),
     )
     app = web.Application(middlewares=[request_id_middleware], client_max_size=2 * 1024**2)
     app[STATE] = state

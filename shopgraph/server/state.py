@@ -10,6 +10,7 @@ import strawberry
 from aiohttp import web
 
 from shopgraph.data.paging import CursorCodec
+from shopgraph.server.persisted import PersistedQueries
 from shopgraph.settings import Settings
 from shopgraph.stream.broker import Broker
 from shopgraph.stream.runtime import StreamRuntime
@@ -23,6 +24,7 @@ class AppState:
     schema: strawberry.Schema
     cursors: CursorCodec
     broker: Broker = field(default_factory=Broker)
+    persisted: PersistedQueries = field(default_factory=PersistedQueries)
     client: Any = None  # the aiobotocore DynamoDB client, opened at startup
     stream: StreamRuntime | None = None  # the stream consumer, when it runs here
     websockets: weakref.WeakSet[web.WebSocketResponse] = field(default_factory=weakref.WeakSet)

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
 from cross_web import HTTPException
 from strawberry.aiohttp.views import GraphQLView
+from strawberry.http import GraphQLRequestData
 from strawberry.types.execution import ExecutionResult, PreExecutionError
 
 from shopgraph.data.cost import CostRecorder
 from shopgraph.data.dynamo import Dynamo
 from shopgraph.resolvers.context import RequestContext, bearer_token
+from shopgraph.server.persisted import PersistedQueryError
 from shopgraph.server.state import REQUEST_ID, AppState
 
 GRAPHQL_RESPONSE_TYPE = "application/graphql-response+json"
@@ -72,6 +75,14 @@ class ShopGraphQLView(GraphQLView):
         # Remembered so that a graceful stop can close each with a close frame.
         self.state.websockets.add(websocket)
         return websocket
+
+    async def execute_single(self, *, request_data: GraphQLRequestData, **kwargs: Any) -> Any:
+        try:
+            query = self.state.persisted.resolve(request_data.query, request_data.extensions)
+        except PersistedQueryError as exc:
+            return ExecutionResult(data=None, errors=[exc.error])
+        request_data = replace(request_data, query=query)
+        return await super().execute_single(request_data=request_data, **kwargs)
 
     async def get_sub_response(self, request: web.Request) -> web.Response:
         response = web.Response()
