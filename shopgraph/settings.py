@@ -62,6 +62,8 @@ class Settings:
     max_aliases: int = 30
     max_tokens: int = 5000
     introspection: bool = True
+    # Browser origins allowed to call the API (CORS); empty: none.
+    cors_origins: tuple[str, ...] = ()
     # Automatic persisted queries this process remembers.
     persisted_queries: int = 1000
     max_pool_connections: int = 64
@@ -108,6 +110,9 @@ class Settings:
             max_tokens=_int(env, "SHOPGRAPH_MAX_TOKENS", 5000),
             introspection=_flag(env, "SHOPGRAPH_INTROSPECTION", True),
             persisted_queries=_int(env, "SHOPGRAPH_PERSISTED_QUERIES", 1000),
+            cors_origins=tuple(
+                o.strip() for o in env.get("SHOPGRAPH_CORS_ORIGINS", "").split(",") if o.strip()
+            ),
             max_pool_connections=_int(env, "SHOPGRAPH_MAX_POOL_CONNECTIONS", 64),
             dynamodb_max_attempts=_int(env, "SHOPGRAPH_DYNAMODB_MAX_ATTEMPTS", 5),
         )

@@ -15,9 +15,15 @@ class CostRecorder:
     calls: Counter[str] = field(default_factory=Counter)
     read_units: float = 0.0
     write_units: float = 0.0
+    retries: int = 0  # botocore's own retries, within the calls counted
+    throttles: int = 0  # calls that stayed throttled after those retries
 
-    def record(self, operation: str, consumed: Any) -> None:
+    def record(
+        self, operation: str, consumed: Any, retries: int = 0, throttled: bool = False
+    ) -> None:
         self.calls[operation] += 1
+        self.retries += retries
+        self.throttles += int(throttled)
         entries = consumed if isinstance(consumed, list) else [consumed] if consumed else []
         for entry in entries:
             # Reads report ReadCapacityUnits, writes WriteCapacityUnits; older

@@ -99,9 +99,10 @@ class Dynamo:
         try:
             response = await getattr(self.client, _snake(operation))(**params)
         except ClientError as exc:
-            if self.cost is not None:
-                self.cost.record(operation, None)
             code = exc.response.get("Error", {}).get("Code", "")
+            if self.cost is not None:
+                retries = exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0)
+                self.cost.record(operation, None, retries, throttled=code in THROTTLE_CODES)
             if code in THROTTLE_CODES:
                 raise Throttled("The store is busy; retry shortly.") from exc
             if code == "ResourceNotFoundException" and operation != "DescribeTable":
@@ -110,7 +111,11 @@ class Dynamo:
         except UNREACHABLE_ERRORS as exc:
             raise Unavailable("The store cannot be reached.") from exc
         if self.cost is not None:
-            self.cost.record(operation, response.get("ConsumedCapacity"))
+            self.cost.record(
+                operation,
+                response.get("ConsumedCapacity"),
+                response.get("ResponseMetadata", {}).get("RetryAttempts", 0),
+            )
         return response
 
     async def get(self, key: dict[str, str], *, consistent: bool = False) -> Item | None:

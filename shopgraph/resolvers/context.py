@@ -37,6 +37,9 @@ class RequestContext:
     request: Any = None
     response: Any = None
     broker: Any = None  # the process's stream.Broker, for subscriptions
+    metrics: Any = None  # the process's server.metrics.Metrics
+    # What the request log line reports: operation name, outcome, cost.
+    summary: dict[str, Any] = field(default_factory=dict)
     # Set by strawberry from a websocket's connection_init payload.
     connection_params: dict[str, Any] | None = None
     loaders: Loaders = field(init=False)

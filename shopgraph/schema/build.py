@@ -18,6 +18,7 @@ from strawberry.schema.config import StrawberryConfig
 from shopgraph.schema.extensions import DynamoCost, ErrorCodes, SafeParserCache
 from shopgraph.schema.root import Mutation, Query, Subscription
 from shopgraph.schema.scalars import SCALAR_MAP
+from shopgraph.server.metrics import RequestMetrics
 from shopgraph.settings import Settings
 
 EXPORTED_SDL = Path(__file__).with_name("schema.graphql")
@@ -54,6 +55,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
             lambda: MaxTokensLimiter(max_token_count=max_tokens),
             *introspection,
             DynamoCost,
+            RequestMetrics,
             ErrorCodes,
         ],
         config=StrawberryConfig(scalar_map=SCALAR_MAP),

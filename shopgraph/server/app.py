@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+import aiohttp_cors
 from aiohttp import web
 
 from shopgraph.data.dynamo import open_client
 from shopgraph.data.paging import CursorCodec
 from shopgraph.schema.build import build_schema
 from shopgraph.server.persisted import PersistedQueries
-from shopgraph.server.state import REQUEST_ID, AppState
+from shopgraph.server.state import REQUEST_ID, SUMMARY, AppState
 from shopgraph.server.view import ShopGraphQLView, error_response
 from shopgraph.settings import Settings
 from shopgraph.stream.broker import Broker
@@ -41,13 +43,24 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
     if not response.prepared:
         response.headers["X-Request-Id"] = request_id
     log.info(
-        "%s %s %s %.1fms request_id=%s",
-        request.method,
-        request.path,
-        response.status,
-        (time.perf_counter() - started) * 1000,
-        request_id,
+        json.dumps(
+            {
+                "requestId": request_id,
+                "method": request.method,
+                "path": request.path,
+                "status": response.status,
+                "durationMs": round((time.perf_counter() - started) * 1000, 2),
+                **request.get(SUMMARY, {}),
+            }
+        )
     )
+    return response
+
+
+async def metrics(request: web.Request) -> web.Response:
+    registry = request.app[STATE].metrics
+    response = web.Response(body=registry.render())
+    response.headers["Content-Type"] = registry.content_type
     return response
 
 
@@ -100,7 +113,25 @@ def create_app(settings: Settings, endpoint_url: str | None = None) -> web.Appli
 
     app.on_shutdown.append(close_websockets)
     view = ShopGraphQLView(state, graphql_ide="graphiql")
-    app.router.add_route("*", "/graphql", view)
+    graphql = app.router.add_resource("/graphql")
+    routes = [graphql.add_route(method, view) for method in ("GET", "POST")]
+    if settings.cors_origins:
+        # Browsers on these origins may call the API; aiohttp-cors answers preflights.
+        cors = aiohttp_cors.setup(
+            app,
+            defaults={
+                origin: aiohttp_cors.ResourceOptions(
+                    allow_headers=("Content-Type", "Authorization", "Accept"),
+                    expose_headers=("X-Request-Id",),
+                    allow_methods=("GET", "POST"),
+                    max_age=600,
+                )
+                for origin in settings.cors_origins
+            },
+        )
+        for route in routes:
+            cors.add(route)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
     return app

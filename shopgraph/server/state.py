@@ -10,12 +10,15 @@ import strawberry
 from aiohttp import web
 
 from shopgraph.data.paging import CursorCodec
+from shopgraph.server.metrics import Metrics
 from shopgraph.server.persisted import PersistedQueries
 from shopgraph.settings import Settings
 from shopgraph.stream.broker import Broker
 from shopgraph.stream.runtime import StreamRuntime
 
 REQUEST_ID = web.RequestKey("request_id", str)
+# What a GraphQL request reports to the request log line (operation, cost).
+SUMMARY = web.RequestKey("summary", dict)
 
 
 @dataclass
@@ -25,6 +28,7 @@ class AppState:
     cursors: CursorCodec
     broker: Broker = field(default_factory=Broker)
     persisted: PersistedQueries = field(default_factory=PersistedQueries)
+    metrics: Metrics = field(default_factory=Metrics)
     client: Any = None  # the aiobotocore DynamoDB client, opened at startup
     stream: StreamRuntime | None = None  # the stream consumer, when it runs here
     websockets: weakref.WeakSet[web.WebSocketResponse] = field(default_factory=weakref.WeakSet)

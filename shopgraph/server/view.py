@@ -16,7 +16,7 @@ from shopgraph.data.cost import CostRecorder
 from shopgraph.data.dynamo import Dynamo
 from shopgraph.resolvers.context import RequestContext, bearer_token
 from shopgraph.server.persisted import PersistedQueryError
-from shopgraph.server.state import REQUEST_ID, AppState
+from shopgraph.server.state import REQUEST_ID, SUMMARY, AppState
 
 GRAPHQL_RESPONSE_TYPE = "application/graphql-response+json"
 SUB_RESPONSE = web.RequestKey("sub_response", web.Response)
@@ -120,4 +120,6 @@ class ShopGraphQLView(GraphQLView):
             request=request,
             response=response,
             broker=self.state.broker,
+            metrics=self.state.metrics,
+            summary=request.setdefault(SUMMARY, {}),
         )

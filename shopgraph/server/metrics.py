@@ -1,0 +1,103 @@
+"""Prometheus metrics of one server: requests, latency, DynamoDB calls and capacity."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client.exposition import generate_latest
+from strawberry.extensions import SchemaExtension
+
+_OPERATION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+MAX_OPERATION_NAMES = 200  # operation names are client-chosen: bound the label values
+
+
+class Metrics:
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self._names: set[str] = set()
+        self.requests = Counter(
+            "shopgraph_graphql_requests",
+            "GraphQL operations by name and outcome (ok, error).",
+            ["operation", "outcome"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "shopgraph_graphql_duration_seconds",
+            "Time to answer a GraphQL operation.",
+            ["operation"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+        self.dynamodb_calls = Counter(
+            "shopgraph_dynamodb_calls",
+            "DynamoDB calls by operation.",
+            ["operation"],
+            registry=self.registry,
+        )
+        self.capacity = Counter(
+            "shopgraph_dynamodb_capacity_units",
+            "Capacity units consumed.",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.retries = Counter(
+            "shopgraph_dynamodb_retries", "Retries botocore made.", registry=self.registry
+        )
+        self.throttles = Counter(
+            "shopgraph_dynamodb_throttles",
+            "Calls still throttled after botocore's retries.",
+            registry=self.registry,
+        )
+
+    def operation_label(self, name: str | None) -> str:
+        if not name:
+            return "anonymous"
+        if not _OPERATION_NAME.match(name):
+            return "other"
+        if name not in self._names and len(self._names) >= MAX_OPERATION_NAMES:
+            return "other"
+        self._names.add(name)
+        return name
+
+    def observe(self, operation: str, ok: bool, seconds: float, cost: Any) -> None:
+        self.requests.labels(operation, "ok" if ok else "error").inc()
+        self.latency.labels(operation).observe(seconds)
+        if cost is None:
+            return
+        for name, count in cost.calls.items():
+            self.dynamodb_calls.labels(name).inc(count)
+        self.capacity.labels("read").inc(cost.read_units)
+        self.capacity.labels("write").inc(cost.write_units)
+        self.retries.inc(cost.retries)
+        self.throttles.inc(cost.throttles)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class RequestMetrics(SchemaExtension):
+    """Counts each operation into the server's Metrics, and leaves its name and
+    cost where the request log line picks them up."""
+
+    def on_operation(self) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        context = self.execution_context.context
+        metrics: Metrics | None = getattr(context, "metrics", None)
+        seconds = time.perf_counter() - started
+        result = self.execution_context.result
+        ok = not (result and result.errors)
+        db = getattr(context, "db", None)
+        cost = getattr(db, "cost", None)
+        name = self.execution_context.operation_name
+        if metrics is not None:
+            metrics.observe(metrics.operation_label(name), ok, seconds, cost)
+        summary = getattr(context, "summary", None)
+        if isinstance(summary, dict):
+            summary.update(operation=name, ok=ok, cost=cost.as_dict() if cost else None)

@@ -1,0 +1,48 @@
+"""Metrics for Prometheus, and one JSON log line per request."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from tests.conftest import Api, put_items
+from tests.factories import product
+
+
+async def test_metrics_count_operations_latency_and_dynamodb(api: Api, db) -> None:
+    await put_items(db, [product(1).to_item()])
+    for _ in range(3):
+        await api.data('query ProductPage { product(id: "prod-1") { name viewCount } }')
+    await api.gql("query Broken { nope }")
+
+    response = await api.http.get("/metrics")
+    assert response.status == 200
+    assert response.content_type.startswith("text/plain")
+    text = await response.text()
+    assert 'shopgraph_graphql_requests_total{operation="ProductPage",outcome="ok"} 3.0' in text
+    assert 'shopgraph_graphql_requests_total{operation="Broken",outcome="error"} 1.0' in text
+    assert 'shopgraph_graphql_duration_seconds_count{operation="ProductPage"} 3.0' in text
+    assert 'shopgraph_dynamodb_calls_total{operation="BatchGetItem"} 3.0' in text
+    assert 'shopgraph_dynamodb_calls_total{operation="Query"} 3.0' in text
+    assert 'shopgraph_dynamodb_capacity_units_total{kind="read"}' in text
+    assert "shopgraph_dynamodb_throttles_total 0.0" in text
+    assert "shopgraph_dynamodb_retries_total" in text
+
+
+async def test_operation_names_cannot_grow_the_metrics_without_bound(api: Api) -> None:
+    await api.gql("query " + "A" * 80 + " { viewer { id } }")
+    text = await (await api.http.get("/metrics")).text()
+    assert 'operation="other"' in text and "A" * 80 not in text
+
+
+async def test_each_request_logs_one_json_line(api: Api, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="shopgraph.http")
+    response = await api.post({"query": "query Who { viewer { id } }"})
+    request_id = response.headers["X-Request-Id"]
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "shopgraph.http"]
+    line = next(entry for entry in lines if entry["requestId"] == request_id)
+    assert line["operation"] == "Who" and line["ok"] is True and line["status"] == 200
+    assert line["durationMs"] >= 0
+    assert line["cost"]["totalCalls"] == 0
