@@ -8,8 +8,11 @@ for instance DynamoDB Local. Each test gets a table of its own.
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,6 +29,7 @@ from shopgraph.settings import Settings
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 
+NODE_TESTS = Path(__file__).resolve().parent / "node"
 ENGINE = "dynamodb-local" if os.environ.get("SHOPGRAPH_TEST_ENDPOINT") else "moto"
 
 
@@ -39,6 +43,18 @@ def dynamo_endpoint() -> Iterator[str]:
     server = EmbeddedDynamo()
     yield server.start()
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def node_tools() -> Path:
+    """tests/node's packages, installed from its lock file when missing."""
+    assert shutil.which("node") and shutil.which("npm"), "node and npm are needed"
+    installed = NODE_TESTS / "node_modules"
+    if not all((installed / p).is_dir() for p in ("graphql-http", "@apollo/gateway")):
+        subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund"], cwd=NODE_TESTS, check=True, timeout=600
+        )
+    return NODE_TESTS
 
 
 @pytest.fixture(scope="session")

@@ -4,28 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import subprocess
 from collections import Counter
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import Api
 
-NODE_TESTS = Path(__file__).resolve().parent / "node"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
-
-
-@pytest.fixture(scope="session")
-def node_tools() -> Path:
-    """tests/node's packages, installed from its lock file when missing."""
-    assert shutil.which("node") and shutil.which("npm"), "node and npm are needed"
-    if not (NODE_TESTS / "node_modules" / "graphql-http").is_dir():
-        subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund"], cwd=NODE_TESTS, check=True, timeout=600
-        )
-    return NODE_TESTS
 
 
 async def test_every_must_and_should_audit_passes(api: Api, node_tools: Path) -> None:

@@ -1,0 +1,152 @@
+"""shopgraph composed by a real Apollo gateway with a second subgraph.
+
+The `reviews` subgraph, written here with strawberry's federation, adds
+`reviews` to Product and references their authors as Users; @apollo/gateway
+(IntrospectAndCompose) composes both and plans queries across them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import strawberry
+import strawberry.federation
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from strawberry.aiohttp.views import GraphQLView
+from strawberry.federation.schema_directives import Key
+
+from tests.conftest import Api, put_items
+from tests.factories import product
+
+REVIEWS: dict[str, list[tuple[str, str]]] = {}  # product id -> (body, author id)
+
+
+@strawberry.federation.type(directives=[Key(fields="id", resolvable=False)])
+class User:
+    id: strawberry.ID
+
+
+@strawberry.type
+class Review:
+    body: str
+    author: User
+
+
+@strawberry.federation.type(keys=["id"])
+class Product:
+    id: strawberry.ID
+
+    @strawberry.field
+    def reviews(self) -> list[Review]:
+        return [
+            Review(body=b, author=User(id=strawberry.ID(a))) for b, a in REVIEWS.get(self.id, [])
+        ]
+
+    @classmethod
+    def resolve_reference(cls, id: strawberry.ID) -> Product:
+        return cls(id=id)
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    def review_count(self) -> int:
+        return sum(len(r) for r in REVIEWS.values())
+
+
+REVIEWS_SCHEMA = strawberry.federation.Schema(query=Query, types=[Product, User])
+
+
+@pytest.fixture
+async def reviews_url() -> AsyncIterator[str]:
+    app = web.Application()
+    app.router.add_route("*", "/graphql", GraphQLView(REVIEWS_SCHEMA))
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    yield str(server.make_url("/graphql"))
+    await server.close()
+
+
+@pytest.fixture
+async def gateway(api: Api, reviews_url: str, node_tools: Path) -> AsyncIterator[str]:
+    shopgraph_url = str(api.http.make_url("/graphql"))
+    process = await asyncio.create_subprocess_exec(
+        "node",
+        str(node_tools / "gateway.mjs"),
+        f"shopgraph={shopgraph_url}",
+        f"reviews={reviews_url}",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        line = await asyncio.wait_for(process.stdout.readline(), 60)  # type: ignore[union-attr]
+        if not line:
+            errors = await process.stderr.read()  # type: ignore[union-attr]
+            raise AssertionError(f"the gateway did not compose: {errors.decode()}")
+        yield json.loads(line)["url"]
+    finally:
+        if process.returncode is None:
+            process.terminate()
+        await process.wait()
+
+
+QUERY = """
+query ProductReviews($id: ID!) {
+  product(id: $id) { name reviews { body author { id name } } }
+}
+"""
+
+
+async def test_a_query_across_both_subgraphs(
+    api: Api, db: Any, gateway: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    authors = {}
+    for n in range(3):
+        token = await api.sign_up(f"author{n}@example.com", name=f"Author {n}")
+        authors[(await api.data("{ viewer { id } }", token=token))["viewer"]["id"]] = f"Author {n}"
+    await put_items(db, [product(1).to_item()])
+    ids = list(authors)
+    REVIEWS["prod-1"] = [("Lovely", ids[0]), ("Fine", ids[1]), ("Meh", ids[2]), ("Again", ids[0])]
+    caplog.set_level(logging.INFO, logger="shopgraph.http")
+
+    request = {"query": QUERY, "variables": {"id": "prod-1"}}
+    async with aiohttp.ClientSession() as session, session.post(gateway, json=request) as r:
+        body = await r.json()
+
+    assert not body.get("errors"), body
+    found = body["data"]["product"]
+    assert found["name"] == "Product 1"
+    assert [(x["body"], x["author"]["name"]) for x in found["reviews"]] == [
+        ("Lovely", "Author 0"),
+        ("Fine", "Author 1"),
+        ("Meh", "Author 2"),
+        ("Again", "Author 0"),
+    ]
+    # shopgraph answered two fetches of this operation: the product, then every
+    # author in one _entities call, which cost one BatchGetItem.
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "shopgraph.http"]
+    fetches = [x for x in lines if (x.get("operation") or "").startswith("ProductReviews")]
+    assert len(fetches) == 2, fetches
+    assert fetches[1]["cost"]["calls"] == {"BatchGetItem": 1}
+
+
+async def test_authorization_travels_through_the_gateway(api: Api, gateway: str) -> None:
+    token = await api.sign_up("viewer@example.com", name="Vee")
+    query = {"query": "{ viewer { name email } }"}
+    async with aiohttp.ClientSession() as session:
+        async with session.post(gateway, json=query) as r:
+            anonymous = await r.json()
+        async with session.post(
+            gateway, json=query, headers={"Authorization": f"Bearer {token}"}
+        ) as r:
+            signed_in = await r.json()
+    assert anonymous["data"] == {"viewer": None}
+    assert signed_in["data"] == {"viewer": {"name": "Vee", "email": "viewer@example.com"}}
