@@ -221,3 +221,29 @@ async def test_protocol_errors_close_the_socket_and_the_server_keeps_serving(
 
     # The server still answers.
     assert (await api.data("{ viewer { id } }", token=alice))["viewer"]["id"]
+
+
+async def test_the_token_may_come_in_the_upgrade_requests_header(start_api: Any) -> None:
+    api = await start_api(admin_emails=ADMINS, stream_consumer=True)
+    _, alice, _ = await _shop(api)
+    order_id = (await api.data(PLACE, {"p": "mug"}, token=alice))["placeOrder"]["id"]
+    by_header = WebsocketsTransport(
+        url=ws_url(api),
+        headers={"Authorization": f"Bearer {alice}"},
+        subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
+    )
+    received: list[dict[str, Any]] = []
+
+    async def listen() -> None:
+        async with Client(transport=by_header) as session:
+            request = gql(SUBSCRIPTION)
+            request.variable_values = {"id": order_id}
+            async for result in session.subscribe(request):
+                received.append(result["orderStatusChanged"])
+                return
+
+    task = asyncio.create_task(listen())
+    await asyncio.sleep(1)
+    await api.data(MOVE, {"id": order_id, "s": "CANCELLED"}, token=alice)
+    await asyncio.wait_for(task, 15)
+    assert [(e["previousStatus"], e["status"]) for e in received] == [("PENDING", "CANCELLED")]
