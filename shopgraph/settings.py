@@ -62,6 +62,9 @@ class Settings:
     max_aliases: int = 30
     max_tokens: int = 5000
     introspection: bool = True
+    # OpenTelemetry spans for each operation, resolver and DynamoDB-backed
+    # field, sent to whatever tracer provider the deployment configured.
+    tracing: bool = False
     # Browser origins allowed to call the API (CORS); empty: none.
     cors_origins: tuple[str, ...] = ()
     # Automatic persisted queries this process remembers.
@@ -110,6 +113,7 @@ class Settings:
             max_tokens=_int(env, "SHOPGRAPH_MAX_TOKENS", 5000),
             introspection=_flag(env, "SHOPGRAPH_INTROSPECTION", True),
             persisted_queries=_int(env, "SHOPGRAPH_PERSISTED_QUERIES", 1000),
+            tracing=_flag(env, "SHOPGRAPH_TRACING", False),
             cors_origins=tuple(
                 o.strip() for o in env.get("SHOPGRAPH_CORS_ORIGINS", "").split(",") if o.strip()
             ),

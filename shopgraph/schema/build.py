@@ -13,6 +13,7 @@ from strawberry.extensions import (
     QueryDepthLimiter,
     ValidationCache,
 )
+from strawberry.extensions.tracing import OpenTelemetryExtension
 from strawberry.schema.config import StrawberryConfig
 
 from shopgraph.schema.extensions import DynamoCost, ErrorCodes, SafeParserCache
@@ -41,6 +42,8 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         settings.max_tokens,
     )
     introspection = [] if settings.introspection else [DisableIntrospection]
+    # strawberry's own OpenTelemetry extension, on the global tracer provider.
+    tracing = [OpenTelemetryExtension] if settings.tracing else []
     return ShopSchema(
         query=Query,
         mutation=Mutation,
@@ -54,6 +57,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
             lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
             lambda: MaxTokensLimiter(max_token_count=max_tokens),
             *introspection,
+            *tracing,
             DynamoCost,
             RequestMetrics,
             ErrorCodes,
