@@ -12,6 +12,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from shopgraph import logs
 from shopgraph.data.dynamo import Dynamo, open_client
 from shopgraph.data.seed import SeedOptions, seed
 from shopgraph.data.table import TableShapeError, ensure_table
@@ -170,7 +171,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure()
     settings = Settings.from_env()
     if getattr(args, "endpoint_url", None):
         settings = settings.with_(endpoint_url=args.endpoint_url)

@@ -46,3 +46,24 @@ async def test_each_request_logs_one_json_line(api: Api, caplog: pytest.LogCaptu
     assert line["operation"] == "Who" and line["ok"] is True and line["status"] == 200
     assert line["durationMs"] >= 0
     assert line["cost"]["totalCalls"] == 0
+
+
+def test_log_lines_are_json_objects() -> None:
+    from shopgraph.logs import JsonFormatter
+
+    def line(message: str, exc_info: object = None) -> dict:
+        record = logging.LogRecord(
+            "shopgraph.http", logging.INFO, __file__, 1, message, (), exc_info
+        )
+        return json.loads(JsonFormatter().format(record))
+
+    merged = line(json.dumps({"requestId": "abc", "status": 200}))
+    assert merged["requestId"] == "abc" and merged["status"] == 200 and merged["level"] == "INFO"
+    assert line("plain words")["message"] == "plain words"
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        import sys
+
+        failed = line("unexpected error", sys.exc_info())
+    assert "ValueError: boom" in failed["exception"]
