@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from shopgraph.data import keys
+from shopgraph.data.codec import key_attributes
 from shopgraph.data.dynamo import Dynamo, open_client
 from shopgraph.settings import Settings
 from shopgraph.stream.consumer import StreamConsumer
@@ -115,12 +116,9 @@ async def test_a_record_applied_but_not_checkpointed_counts_once(
                 await db.call(
                     "DeleteItem",
                     TableName=db.table_name,
-                    Key={
-                        k: {"S": v}
-                        for k, v in keys.STREAM_CHECKPOINT.key(
-                            consumer=CONSUMER, shard_id=shard_id
-                        ).items()
-                    },
+                    Key=key_attributes(
+                        keys.STREAM_CHECKPOINT.key(consumer=CONSUMER, shard_id=shard_id)
+                    ),
                 )
 
     assert len(applied) == 2

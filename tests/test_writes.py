@@ -19,7 +19,7 @@ from botocore.awsrequest import AWSResponse
 from botocore.compat import HTTPHeaders
 
 from shopgraph.data import keys
-from shopgraph.data.codec import Item
+from shopgraph.data.codec import Item, key_attributes
 from shopgraph.server.app import STATE
 from tests.conftest import Api, error_codes, put_items, table_items
 from tests.factories import product
@@ -123,7 +123,7 @@ async def set_points(db: Any, user_id: str, points: int) -> None:
     await db.call(
         "UpdateItem",
         TableName=db.table_name,
-        Key={k: {"S": v} for k, v in keys.USER.key(user_id=user_id).items()},
+        Key=key_attributes(keys.USER.key(user_id=user_id)),
         UpdateExpression="SET points = :p",
         ExpressionAttributeValues={":p": {"N": str(points)}},
     )

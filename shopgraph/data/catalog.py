@@ -8,7 +8,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from shopgraph.data import keys
-from shopgraph.data.codec import from_attributes, to_attribute, to_attributes
+from shopgraph.data.codec import from_attributes, key_attributes, to_attribute, to_attributes
 from shopgraph.data.dynamo import Dynamo
 from shopgraph.data.entities import Product
 from shopgraph.errors import Conflict, NotFound
@@ -56,7 +56,7 @@ async def update_product(
         response = await db.call(
             "UpdateItem",
             TableName=db.table_name,
-            Key={k: {"S": v} for k, v in keys.PRODUCT.key(product_id=product_id).items()},
+            Key=key_attributes(keys.PRODUCT.key(product_id=product_id)),
             UpdateExpression=expression,
             ConditionExpression=_IS_PRODUCT,
             ExpressionAttributeNames=names,
@@ -77,10 +77,7 @@ async def count_view(db: Dynamo, product_id: str, shards: int) -> None:
     await db.call(
         "UpdateItem",
         TableName=db.table_name,
-        Key={
-            k: {"S": v}
-            for k, v in keys.VIEW_COUNTER.key(product_id=product_id, shard=shard).items()
-        },
+        Key=key_attributes(keys.VIEW_COUNTER.key(product_id=product_id, shard=shard)),
         UpdateExpression="ADD #count :one SET entityType = :type, productId = :id",
         ExpressionAttributeNames={"#count": "count"},
         ExpressionAttributeValues={

@@ -24,3 +24,8 @@ def to_attribute(value: Any) -> dict[str, Any]:
 
 def from_attributes(item: Mapping[str, Any]) -> Item:
     return {k: _deserializer.deserialize(v) for k, v in item.items()}
+
+
+def key_attributes(key: Mapping[str, str]) -> dict[str, Any]:
+    """A table key (every key attribute is a string) as DynamoDB attribute values."""
+    return {name: {"S": value} for name, value in key.items()}

@@ -26,7 +26,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from shopgraph.data.codec import Item, from_attributes
+from shopgraph.data.codec import Item, from_attributes, key_attributes
 from shopgraph.data.cost import CostRecorder
 from shopgraph.errors import Throttled, Unavailable
 from shopgraph.settings import Settings
@@ -122,7 +122,7 @@ class Dynamo:
         response = await self.call(
             "GetItem",
             TableName=self.table_name,
-            Key={k: {"S": v} for k, v in key.items()},
+            Key=key_attributes(key),
             ConsistentRead=consistent,
         )
         item = response.get("Item")
@@ -173,7 +173,7 @@ class Dynamo:
     ) -> list[Item]:
         request: dict[str, Any] = {
             self.table_name: {
-                "Keys": [{k: {"S": v} for k, v in key.items()} for key in keys],
+                "Keys": [key_attributes(key) for key in keys],
                 "ConsistentRead": consistent,
             }
         }

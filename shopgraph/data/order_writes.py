@@ -10,7 +10,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from shopgraph.data import keys
-from shopgraph.data.codec import from_attributes, to_attribute
+from shopgraph.data.codec import from_attributes, key_attributes, to_attribute
 from shopgraph.data.dynamo import Dynamo
 from shopgraph.data.entities import Order, OrderFlag, OrderLine, OrderStatus, Product
 from shopgraph.data.idempotency import IdempotencyRecord
@@ -147,7 +147,7 @@ async def set_flag(db: Dynamo, ref: keys.OrderRef, flag: OrderFlag | None) -> Or
         response = await db.call(
             "UpdateItem",
             TableName=db.table_name,
-            Key={k: {"S": v} for k, v in ref.key.items()},
+            Key=key_attributes(ref.key),
             UpdateExpression=expression,
             ConditionExpression=_IS_ORDER,
             ExpressionAttributeValues={k: to_attribute(v) for k, v in values.items()},

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from shopgraph.data import keys
-from shopgraph.data.codec import to_attributes
+from shopgraph.data.codec import key_attributes, to_attributes
 from shopgraph.data.dynamo import Dynamo
 from shopgraph.data.entities import Session
 
@@ -32,5 +32,5 @@ async def delete_session(db: Dynamo, token_hash: str) -> None:
     await db.call(
         "DeleteItem",
         TableName=db.table_name,
-        Key={k: {"S": v} for k, v in keys.SESSION.key(token_hash=token_hash).items()},
+        Key=key_attributes(keys.SESSION.key(token_hash=token_hash)),
     )

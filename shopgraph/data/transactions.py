@@ -16,7 +16,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from shopgraph.data.codec import Item, from_attributes, to_attribute, to_attributes
+from shopgraph.data.codec import Item, from_attributes, key_attributes, to_attribute, to_attributes
 from shopgraph.data.dynamo import Dynamo, backoff_delay
 from shopgraph.errors import Conflict, Throttled
 
@@ -28,10 +28,6 @@ MAX_ATTEMPTS = 4
 
 def _values(values: Mapping[str, Any] | None) -> dict[str, Any]:
     return {k: to_attribute(v) for k, v in (values or {}).items()}
-
-
-def _keyed(key: Mapping[str, str]) -> dict[str, Any]:
-    return {k: {"S": v} for k, v in key.items()}
 
 
 def _with_expressions(
@@ -72,7 +68,11 @@ class TransactionBuilder:
         names: Mapping[str, str] | None = None,
         values: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        body = {"TableName": self.table_name, "Key": _keyed(key), "UpdateExpression": expression}
+        body = {
+            "TableName": self.table_name,
+            "Key": key_attributes(key),
+            "UpdateExpression": expression,
+        }
         return {"Update": _with_expressions(body, condition, names, values)}
 
     def delete(
@@ -82,7 +82,7 @@ class TransactionBuilder:
         names: Mapping[str, str] | None = None,
         values: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        body = {"TableName": self.table_name, "Key": _keyed(key)}
+        body = {"TableName": self.table_name, "Key": key_attributes(key)}
         return {"Delete": _with_expressions(body, condition, names, values)}
 
     def check(
@@ -92,7 +92,7 @@ class TransactionBuilder:
         names: Mapping[str, str] | None = None,
         values: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        body = {"TableName": self.table_name, "Key": _keyed(key)}
+        body = {"TableName": self.table_name, "Key": key_attributes(key)}
         return {"ConditionCheck": _with_expressions(body, condition, names, values)}
 
 

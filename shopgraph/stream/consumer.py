@@ -19,6 +19,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from shopgraph.data import keys
+from shopgraph.data.codec import key_attributes
 from shopgraph.data.dynamo import Dynamo, backoff_delay
 
 log = logging.getLogger("shopgraph.stream")
@@ -182,7 +183,7 @@ class StreamConsumer:
             await self.db.call(
                 "UpdateItem",
                 TableName=self.db.table_name,
-                Key={k: {"S": v} for k, v in key.items()},
+                Key=key_attributes(key),
                 UpdateExpression="SET sequenceNumber = :seq, #position = :pos, entityType = :type, "
                 "updatedAt = :now",
                 ConditionExpression="attribute_not_exists(#position) OR #position < :pos",
