@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from shopgraph.data import orders
-from shopgraph.data.entities import OrderStatus
+from shopgraph.data import keys, orders
+from shopgraph.data.entities import Order, OrderStatus
 from shopgraph.data.paging import Page, validate_first
 from shopgraph.data.timefmt import validate_date_prefix
-from shopgraph.errors import BadUserInput
+from shopgraph.errors import BadUserInput, Forbidden
+from shopgraph.resolvers import auth
 from shopgraph.resolvers.context import RequestContext
 from shopgraph.resolvers.loaders import OrdersPageRequest
 
@@ -46,3 +47,14 @@ async def orders_by_status(
 
 async def flagged_orders(ctx: RequestContext, first: int, after: str | None) -> Page:
     return await orders.flagged_orders(ctx.db, ctx.cursors, first=first, after=after)
+
+
+async def visible_order(ctx: RequestContext, order_id: str) -> Order | None:
+    """An order by its id, for its owner or an admin (null where missing);
+    anyone else is FORBIDDEN. `order(id:)`, Order references and subscriptions
+    to one order all ask through here."""
+    viewer = await auth.require_viewer(ctx)
+    order = await ctx.loaders.orders.load(keys.OrderRef.decode(order_id))
+    if order is not None and order.user_id != viewer.id and not viewer.is_admin:
+        raise Forbidden("This order belongs to another customer")
+    return order

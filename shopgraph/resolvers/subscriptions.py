@@ -7,11 +7,11 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from shopgraph.data import keys
 from shopgraph.data.timefmt import now_iso
-from shopgraph.errors import Forbidden, NotFound, Unavailable
+from shopgraph.errors import NotFound, Unavailable
 from shopgraph.resolvers import auth
 from shopgraph.resolvers.context import RequestContext
+from shopgraph.resolvers.orders import visible_order
 from shopgraph.stream.records import StatusChange
 
 log = logging.getLogger("shopgraph.stream")
@@ -42,12 +42,9 @@ async def order_status_changes(
     viewer = await auth.require_viewer(ctx)
     number = None
     if order_id is not None:
-        ref = keys.OrderRef.decode(order_id)
-        order = await ctx.loaders.orders.load(ref)
+        order = await visible_order(ctx, order_id)
         if order is None:
             raise NotFound("No such order")
-        if order.user_id != viewer.id and not viewer.is_admin:
-            raise Forbidden("This order belongs to another customer")
         number = order.number
     if ctx.broker is None:
         raise Unavailable("Live updates are not running on this server")

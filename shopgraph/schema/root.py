@@ -8,7 +8,7 @@ import strawberry
 
 from shopgraph.data import keys, products, stats, users
 from shopgraph.data.timefmt import validate_day
-from shopgraph.errors import BadUserInput, Forbidden
+from shopgraph.errors import BadUserInput
 from shopgraph.resolvers import accounts, auth, catalog, ordering, points, subscriptions
 from shopgraph.resolvers import orders as order_listings
 from shopgraph.resolvers.validation import check_category, normalize_email
@@ -58,8 +58,7 @@ class Query:
         "admin."
     )
     async def user(self, info: Ctx, id: strawberry.ID) -> User | None:
-        user = await info.context.loaders.users.load(keys.validate_id(id, "user id"))
-        return User(entity=user) if user else None
+        return await User.resolve_reference(info, id)
 
     @strawberry.field(description="Admin only: a user by email (GSI1), or null.")
     async def user_by_email(self, info: Ctx, email: str) -> User | None:
@@ -71,8 +70,7 @@ class Query:
 
     @strawberry.field(description="A product by id, or null. Public.")
     async def product(self, info: Ctx, id: strawberry.ID) -> Product | None:
-        product = await info.context.loaders.products.load(keys.validate_id(id, "product id"))
-        return Product(entity=product) if product else None
+        return await Product.resolve_reference(info, id)
 
     @strawberry.field(
         description="Products by id (at most 500), in the order asked, null where unknown. Public."
@@ -96,14 +94,7 @@ class Query:
 
     @strawberry.field(description="An order by id, or null: its owner or an admin.")
     async def order(self, info: Ctx, id: strawberry.ID) -> Order | None:
-        viewer = await auth.require_viewer(info.context)
-        ref = keys.OrderRef.decode(id)
-        order = await info.context.loaders.orders.load(ref)
-        if order is None:
-            return None
-        if order.user_id != viewer.id and not viewer.is_admin:
-            raise Forbidden("This order belongs to another customer")
-        return Order(entity=order)
+        return await Order.resolve_reference(info, id)
 
     @strawberry.field(
         description="Admin only: orders in one status across all users (GSI1), newest first."

@@ -11,10 +11,9 @@ from strawberry.types import Info
 
 from shopgraph.data import entities, keys
 from shopgraph.data.paging import Page
-from shopgraph.errors import Forbidden
 from shopgraph.resolvers import auth
 from shopgraph.resolvers.context import RequestContext
-from shopgraph.resolvers.orders import user_orders
+from shopgraph.resolvers.orders import user_orders, visible_order
 from shopgraph.schema.scalars import DateTime, Decimal, money
 
 Ctx = Info[RequestContext, None]
@@ -203,14 +202,8 @@ class Order:
 
     @classmethod
     async def resolve_reference(cls, info: Ctx, id: strawberry.ID) -> Order | None:
-        # As `order(id:)`: its owner or an admin.
-        viewer = await auth.require_viewer(info.context)
-        order = await info.context.loaders.orders.load(keys.OrderRef.decode(id))
-        if order is None:
-            return None
-        if order.user_id != viewer.id and not viewer.is_admin:
-            raise Forbidden("This order belongs to another customer")
-        return cls(entity=order)
+        order = await visible_order(info.context, id)
+        return cls(entity=order) if order else None
 
     @strawberry.field(
         description="Opaque: it encodes the order's whole key, so that a lookup is one read."
