@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -126,6 +127,23 @@ class Api:
             {"e": email, "p": password},
         )
         return data["logIn"]["token"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def process_env(**extra: str) -> dict[str, str]:
+    """The environment for a `shopgraph` subprocess: this one's, without any
+    endpoint that would point it elsewhere than its arguments say."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("AWS_ENDPOINT_URL") and k != "SHOPGRAPH_TEST_ENDPOINT"
+    }
+    return {**env, **extra}
 
 
 def error_codes(body: dict[str, Any]) -> list[str]:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,7 +11,7 @@ from typing import Any
 
 import aiohttp
 
-from tests.conftest import Api
+from tests.conftest import Api, free_port, process_env
 
 
 async def test_graphiql_is_served_to_browsers(api: Api) -> None:
@@ -53,21 +51,6 @@ async def test_a_get_query_answers(api: Api) -> None:
     assert (await response.json())["data"] == {"viewer": None}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _clean_env(**extra: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("AWS_ENDPOINT_URL") and k != "SHOPGRAPH_TEST_ENDPOINT"
-    }
-    return {**env, **extra}
-
-
 async def _wait_ready(base: str, process: subprocess.Popen[bytes], within: float = 60) -> None:
     deadline = time.monotonic() + within
     async with aiohttp.ClientSession() as session:
@@ -84,7 +67,7 @@ async def _wait_ready(base: str, process: subprocess.Popen[bytes], within: float
 
 
 async def test_serve_with_nothing_configured_runs_in_memory_with_demo_data() -> None:
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(  # noqa: ASYNC220 - starting it does not block; waits are bounded
         [
             sys.executable,
@@ -99,7 +82,7 @@ async def test_serve_with_nothing_configured_runs_in_memory_with_demo_data() -> 
             "--orders-per-customer",
             "3",
         ],
-        env=_clean_env(PORT=str(port), HOST="127.0.0.1"),
+        env=process_env(PORT=str(port), HOST="127.0.0.1"),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
@@ -131,7 +114,7 @@ async def test_serve_with_nothing_configured_runs_in_memory_with_demo_data() -> 
 def _cli(*args: str, endpoint: str, table: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "shopgraph", *args, "--endpoint-url", endpoint],
-        env=_clean_env(SHOPGRAPH_TABLE=table),
+        env=process_env(SHOPGRAPH_TABLE=table),
         capture_output=True,
         text=True,
         timeout=120,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -21,7 +20,7 @@ import websockets
 from shopgraph.data import keys
 from shopgraph.data.dynamo import Dynamo
 from shopgraph.server.app import STATE
-from tests.conftest import Api
+from tests.conftest import Api, free_port, process_env
 from tests.test_subscriptions import MOVE, PLACE, subscribed, ws_url
 
 ADMINS = frozenset({"admin@example.com"})
@@ -32,25 +31,13 @@ def _init(token: str) -> str:
     return json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _env(table: str, **extra: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("AWS_ENDPOINT_URL") and k != "SHOPGRAPH_TEST_ENDPOINT"
-    }
-    return {
-        **env,
-        "SHOPGRAPH_TABLE": table,
-        "SHOPGRAPH_SECRET": "shared-secret",
-        "SHOPGRAPH_ADMIN_EMAILS": "admin@example.com",
+    return process_env(
+        SHOPGRAPH_TABLE=table,
+        SHOPGRAPH_SECRET="shared-secret",
+        SHOPGRAPH_ADMIN_EMAILS="admin@example.com",
         **extra,
-    }
+    )
 
 
 @contextmanager
@@ -97,7 +84,7 @@ class Remote:
 async def _serving(
     endpoint: str, table: str, session: aiohttp.ClientSession
 ) -> AsyncIterator[tuple[Remote, subprocess.Popen[bytes]]]:
-    port = _free_port()
+    port = free_port()
     env = _env(table, PORT=str(port), HOST="127.0.0.1")
     with _process("serve", "--endpoint-url", endpoint, env=env) as process:
         base = f"http://127.0.0.1:{port}"
