@@ -4,6 +4,16 @@
 #
 #   docker build -t shopgraph .
 #   docker run --rm -p 8000:8000 shopgraph
+# GraphiQL's browser assets, installed from graphiql/'s lock file as `make serve`
+# does, so the playground in the image needs no CDN. Only the packages the page
+# loads are kept.
+FROM node:20-slim AS graphiql
+WORKDIR /graphiql
+COPY graphiql/package.json graphiql/package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund \
+ && node -e 'for (const p of Object.keys(require("./package.json").dependencies)) \
+      require("fs").cpSync("node_modules/" + p, "/assets/" + p, { recursive: true })'
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -21,6 +31,9 @@ COPY pyproject.toml requirements.lock README.md ./
 COPY shopgraph ./shopgraph
 RUN pip install -c requirements.lock . \
  && cd / && rm -rf /src
+
+COPY --from=graphiql /assets /opt/shopgraph/graphiql
+ENV SHOPGRAPH_GRAPHIQL_ASSETS=/opt/shopgraph/graphiql
 
 WORKDIR /home/app
 USER app

@@ -7,6 +7,7 @@ import os
 import secrets
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,9 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     # Automatic persisted queries this process remembers.
     persisted_queries: int = 1000
+    # GraphiQL's npm packages (a node_modules folder); None: graphiql/node_modules
+    # beside the source tree.
+    graphiql_assets: Path | None = None
     max_pool_connections: int = 64
     dynamodb_max_attempts: int = 5
 
@@ -113,6 +117,9 @@ class Settings:
             max_tokens=_int(env, "SHOPGRAPH_MAX_TOKENS", 5000),
             introspection=_flag(env, "SHOPGRAPH_INTROSPECTION", True),
             persisted_queries=_int(env, "SHOPGRAPH_PERSISTED_QUERIES", 1000),
+            graphiql_assets=Path(env["SHOPGRAPH_GRAPHIQL_ASSETS"])
+            if env.get("SHOPGRAPH_GRAPHIQL_ASSETS")
+            else None,
             tracing=_flag(env, "SHOPGRAPH_TRACING", False),
             cors_origins=tuple(
                 o.strip() for o in env.get("SHOPGRAPH_CORS_ORIGINS", "").split(",") if o.strip()

@@ -7,6 +7,7 @@ for instance DynamoDB Local. Each test gets a table of its own.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -31,6 +32,9 @@ os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 
 NODE_TESTS = Path(__file__).resolve().parent / "node"
+GRAPHIQL_PACKAGES = Path(__file__).resolve().parents[1] / "graphiql"
+# What tests leave behind for people to look at (screenshots); not committed.
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 ENGINE = "dynamodb-local" if os.environ.get("SHOPGRAPH_TEST_ENDPOINT") else "moto"
 
 
@@ -46,16 +50,38 @@ def dynamo_endpoint() -> Iterator[str]:
     server.stop()
 
 
+def npm_installed(folder: Path) -> Path:
+    """folder's npm packages, installed from its lock file unless the pinned ones are there."""
+    assert shutil.which("node") and shutil.which("npm"), "node and npm are needed"
+    pinned = json.loads((folder / "package.json").read_text())["dependencies"]
+
+    def installed_version(package: str) -> str | None:
+        try:
+            manifest = folder / "node_modules" / package / "package.json"
+            return json.loads(manifest.read_text())["version"]
+        except (OSError, ValueError, KeyError):
+            return None
+
+    if any(installed_version(p) != v for p, v in pinned.items()):
+        subprocess.run(
+            ["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"],
+            cwd=folder,
+            check=True,
+            timeout=600,
+        )
+    return folder
+
+
 @pytest.fixture(scope="session")
 def node_tools() -> Path:
-    """tests/node's packages, installed from its lock file when missing."""
-    assert shutil.which("node") and shutil.which("npm"), "node and npm are needed"
-    installed = NODE_TESTS / "node_modules"
-    if not all((installed / p).is_dir() for p in ("graphql-http", "@apollo/gateway")):
-        subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund"], cwd=NODE_TESTS, check=True, timeout=600
-        )
-    return NODE_TESTS
+    """tests/node: the graphql-http audits, an Apollo gateway, playwright-core."""
+    return npm_installed(NODE_TESTS)
+
+
+@pytest.fixture(scope="session")
+def graphiql_assets() -> Path:
+    """graphiql/node_modules, the GraphiQL assets the server serves by default."""
+    return npm_installed(GRAPHIQL_PACKAGES) / "node_modules"
 
 
 @pytest.fixture(scope="session")

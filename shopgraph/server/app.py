@@ -1,4 +1,4 @@
-"""The aiohttp application: /graphql, /healthz, /readyz."""
+"""The aiohttp application: /graphql, GraphiQL's assets, /healthz, /readyz, /metrics."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from aiohttp import web
 from shopgraph.data.dynamo import open_client
 from shopgraph.data.paging import CursorCodec
 from shopgraph.schema.build import build_schema
+from shopgraph.server.graphiql import ASSET_PREFIX, asset_handler, build_page
 from shopgraph.server.persisted import PersistedQueries
 from shopgraph.server.state import REQUEST_ID, SUMMARY, AppState
 from shopgraph.server.view import ShopGraphQLView, error_response
@@ -87,6 +88,7 @@ def create_app(settings: Settings, endpoint_url: str | None = None) -> web.Appli
         settings=settings,
         schema=build_schema(settings),
         cursors=CursorCodec(settings.secret),
+        graphiql=build_page(settings.graphiql_assets),
         broker=Broker(queue_size=settings.subscriber_queue),
         persisted=PersistedQueries(settings.persisted_queries),
     )
@@ -131,6 +133,7 @@ def create_app(settings: Settings, endpoint_url: str | None = None) -> web.Appli
         )
         for route in routes:
             cors.add(route)
+    app.router.add_get(ASSET_PREFIX + "{asset:.+}", asset_handler(state.graphiql))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

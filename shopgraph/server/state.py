@@ -10,6 +10,7 @@ import strawberry
 from aiohttp import web
 
 from shopgraph.data.paging import CursorCodec
+from shopgraph.server.graphiql import GraphiQLPage
 from shopgraph.server.metrics import Metrics
 from shopgraph.server.persisted import PersistedQueries
 from shopgraph.settings import Settings
@@ -26,6 +27,7 @@ class AppState:
     settings: Settings
     schema: strawberry.Schema
     cursors: CursorCodec
+    graphiql: GraphiQLPage
     broker: Broker = field(default_factory=Broker)
     persisted: PersistedQueries = field(default_factory=PersistedQueries)
     metrics: Metrics = field(default_factory=Metrics)

@@ -60,6 +60,13 @@ class ShopGraphQLView(GraphQLView):
         except web.HTTPRequestEntityTooLarge as exc:
             return error_response(exc.status, "The request body is too large", "BAD_REQUEST")
 
+    async def render_graphql_ide(self, request: web.Request) -> web.Response:
+        page = self.state.graphiql
+        response = web.Response(text=page.html, content_type="text/html")
+        if page.policy:
+            response.headers["Content-Security-Policy"] = page.policy
+        return response
+
     async def parse_http_body(self, request: Any) -> Any:
         # strawberry reads a JSON body as an object (or a batch): a JSON string,
         # number or null would fail inside it as a 500.
