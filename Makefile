@@ -1,9 +1,10 @@
 # shopgraph developer tasks.
 #
-#   make test                  run the test suite (embedded moto server)
+#   make test                  run the test suite (embedded moto server; needs node and npm,
+#                              and installs Chromium with apt-get when run as root)
 #   make serve                 run the API with demo data (embedded in-memory DynamoDB);
 #                              HOST / PORT from the environment or `make serve PORT=9000`
-#   make test-dynamodb-local   run the test suite against DynamoDB Local (needs java, node, npm)
+#   make test-dynamodb-local   run the test suite against DynamoDB Local (also needs java)
 #   make lint                  ruff check + ruff format --check
 #   make format                apply ruff's fixes and formatting
 #   make bench                 bench/run.py $(BENCH_ARGS)
@@ -20,6 +21,8 @@ PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev
 VENV := .venv
 STAMP := $(VENV)/.installed
 DYNAMODB_LOCAL := scripts/dynamodb-local.sh
+# GraphiQL's browser assets, from graphiql/package-lock.json; served at /graphiql/.
+GRAPHIQL_STAMP := graphiql/node_modules/.package-lock.json
 
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
@@ -27,7 +30,7 @@ SERVE_ARGS ?=
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup serve test test-dynamodb-local lint format bench clean
+.PHONY: help setup chromium serve test test-dynamodb-local lint format bench clean
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -39,19 +42,28 @@ $(STAMP): pyproject.toml requirements.lock
 	$(VENV)/bin/pip install -c requirements.lock -e '.[dev]'
 	@touch $@
 
-setup $(VENV): $(STAMP)
+# Without npm the server still runs; its GraphiQL page then loads these from the internet.
+$(GRAPHIQL_STAMP): graphiql/package.json graphiql/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  cd graphiql && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error; \
+	else echo "warning: npm not found; GraphiQL will load its assets from the internet" >&2; fi
 
-serve: $(STAMP)
+setup $(VENV): $(STAMP) $(GRAPHIQL_STAMP)
+
+chromium:
+	@bash scripts/chromium.sh
+
+serve: $(STAMP) $(GRAPHIQL_STAMP)
 	$(VENV)/bin/shopgraph serve --seed-demo $(SERVE_ARGS)
 
-test: $(STAMP)
+test: $(STAMP) $(GRAPHIQL_STAMP) chromium
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 # Starts DynamoDB Local on a free loopback port, runs the suite against it, and
 # always stops it afterwards (by the PID the script recorded), keeping pytest's
 # exit status. One that was already running (`scripts/dynamodb-local.sh start`
 # by hand) is used and left running.
-test-dynamodb-local: $(STAMP)
+test-dynamodb-local: $(STAMP) $(GRAPHIQL_STAMP) chromium
 	@if bash $(DYNAMODB_LOCAL) status >/dev/null 2>&1; then owned=0; else owned=1; fi; \
 	endpoint="$$(bash $(DYNAMODB_LOCAL) start | tail -n 1)"; \
 	if [ "$$owned" = 1 ]; then trap 'bash $(DYNAMODB_LOCAL) stop' EXIT; \
@@ -74,5 +86,5 @@ bench: $(STAMP)
 
 clean:
 	@if [ -f .cache/dynamodb-local/pid ]; then bash $(DYNAMODB_LOCAL) stop; fi
-	rm -rf $(VENV) .cache .pytest_cache .ruff_cache build dist *.egg-info
+	rm -rf $(VENV) .cache .pytest_cache .ruff_cache build dist *.egg-info graphiql/node_modules
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,20 +1,31 @@
-"""GraphiQL: its page and assets served by shopgraph."""
+"""GraphiQL: its page and assets served by shopgraph, and the playground used in Chromium.
+
+The browser tests drive the machine's Chromium with playwright-core
+(tests/node/graphiql.mjs) and leave their screenshots in tests/artifacts/.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
+import json
 import logging
 import os
 import re
 import shutil
+import struct
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from strawberry.http.ides import get_graphql_ide_html
 
+from shopgraph.data.dynamo import Dynamo
 from shopgraph.server.graphiql import integrity_of
-from tests.conftest import Api
+from tests.conftest import ARTIFACTS, ENGINE, Api, put_items
+from tests.factories import product
 
 HTML = {"Accept": "text/html"}
 ASSET = re.compile(r'(?:src|href)="(?P<url>/graphiql/[^"]+)"\s+integrity="(?P<integrity>[^"]+)"')
@@ -144,3 +155,142 @@ async def test_without_the_exact_packages_the_stock_page_is_served_and_a_warning
         else ("react@18.2.0 is not installed")
     )
     assert expected in warning
+
+
+async def run_in_chromium(
+    api: Api, node_tools: Path, chromium: str, name: str, **scenario: Any
+) -> dict[str, Any]:
+    """Runs graphiql.mjs against the server; returns its report and the screenshot's path."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    screenshot = ARTIFACTS / f"graphiql-{name}-{ENGINE}.png"
+    screenshot.unlink(missing_ok=True)
+    url = str(api.http.make_url("/graphql"))
+    arguments = json.dumps({"url": url, "screenshot": str(screenshot), **scenario})
+    process = await asyncio.create_subprocess_exec(
+        "node",
+        str(node_tools / "graphiql.mjs"),
+        arguments,
+        stdout=asyncio.subprocess.PIPE,
+        env={**os.environ, "CHROMIUM": chromium},
+    )
+    stdout, _ = await asyncio.wait_for(process.communicate(), timeout=180)
+    assert process.returncode == 0
+    report = json.loads(stdout)
+    assert "failure" not in report, report
+    # Everything the page asked for came from this server.
+    origin = urlsplit(url).netloc
+    opened = report["requests"] + report["websockets"]
+    assert {urlsplit(u).netloc for u in opened} == {origin}, opened
+    assert report["consoleErrors"] == report["pageErrors"] == report["cspViolations"] == []
+    report["screenshot"] = screenshot
+    return report
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    header = path.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    width, height = struct.unpack(">II", header[16:24])
+    return width, height
+
+
+async def test_graphiql_in_chromium_runs_a_query_and_shows_the_result(
+    graphiql_api: Api, db: Dynamo, node_tools: Path, chromium: str
+) -> None:
+    await put_items(
+        db,
+        [
+            replace(product(1, "lighting", "59.00"), name="Brass Desk Lamp").to_item(),
+            replace(product(2, "lighting", "4.50"), name="Warm Bulb").to_item(),
+        ],
+    )
+    query = (
+        "{\n"
+        '  productsByCategory(category: "lighting", first: 5) {\n'
+        "    nodes { id name price }\n"
+        "  }\n"
+        "}"
+    )
+
+    report = await run_in_chromium(
+        graphiql_api, node_tools, chromium, "query", query=query, expect="Brass Desk Lamp"
+    )
+
+    result = json.loads(report["result"])
+    names = {n["name"] for n in result["data"]["productsByCategory"]["nodes"]}
+    assert names == {"Brass Desk Lamp", "Warm Bulb"}
+    assert result["extensions"]["cost"]["totalCalls"] == 1
+    assert png_size(report["screenshot"]) == (1400, 800)
+
+
+async def test_graphiql_sends_the_headers_tab_to_shopgraph(
+    graphiql_api: Api, node_tools: Path, chromium: str
+) -> None:
+    token = await graphiql_api.sign_up("ada@example.com", name="Ada Lovelace")
+
+    report = await run_in_chromium(
+        graphiql_api,
+        node_tools,
+        chromium,
+        "viewer",
+        query="{\n  viewer {\n    name\n    email\n    points\n  }\n}",
+        headers={"Authorization": f"Bearer {token}"},
+        expect="ada@example.com",
+    )
+
+    viewer = json.loads(report["result"])["data"]["viewer"]
+    assert viewer["name"] == "Ada Lovelace"
+    assert viewer["email"] == "ada@example.com"
+    assert png_size(report["screenshot"]) == (1400, 800)
+
+
+async def test_a_subscription_in_graphiql_receives_changes_over_its_websocket(
+    start_api: Any, graphiql_assets: Path, node_tools: Path, chromium: str
+) -> None:
+    api = await start_api(
+        graphiql_assets=graphiql_assets,
+        stream_consumer=True,
+        admin_emails=frozenset({"admin@example.com"}),
+    )
+    admin = await api.sign_up("admin@example.com")
+    grace = await api.sign_up("grace@example.com", name="Grace Hopper")
+    await api.data(
+        'mutation { createProduct(input: {id: "mug", name: "Mug", category: "kitchen", '
+        'price: "8.50", stock: 100}) { id } }',
+        token=admin,
+    )
+    placed: list[str] = []
+
+    async def keep_ordering() -> None:
+        # The browser subscribes at a moment the test cannot see, so Grace orders
+        # once a second until GraphiQL shows one of her orders arriving.
+        while True:
+            order = (
+                'mutation { placeOrder(input: {items: [{productId: "mug", quantity: 1}]}) { id } }'
+            )
+            placed.append((await api.data(order, token=grace))["placeOrder"]["id"])
+            await asyncio.sleep(1)
+
+    ordering = asyncio.create_task(keep_ordering())
+    try:
+        report = await run_in_chromium(
+            api,
+            node_tools,
+            chromium,
+            "subscription",
+            query=(
+                "subscription {\n  orderStatusChanged {\n    order { id total }\n"
+                "    previousStatus\n    status\n  }\n}"
+            ),
+            # GraphiQL sends its Headers tab in graphql-transport-ws's connection_init.
+            headers={"Authorization": f"Bearer {grace}"},
+            expect="PENDING",
+        )
+    finally:
+        ordering.cancel()
+        await asyncio.gather(ordering, return_exceptions=True)
+
+    event = json.loads(report["result"])["data"]["orderStatusChanged"]
+    assert (event["previousStatus"], event["status"]) == (None, "PENDING")
+    assert event["order"]["id"] in placed
+    assert event["order"]["total"] == "8.50"
+    assert [urlsplit(u).scheme for u in report["websockets"]] == ["ws"]
