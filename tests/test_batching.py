@@ -59,3 +59,18 @@ async def test_repeated_ids_are_asked_once(api: Api, db) -> None:
     assert body["data"]["a"] == {"id": "prod-1"}
     assert body["data"]["b"] == [{"id": "prod-1"}, {"id": "prod-1"}]
     assert body["extensions"]["cost"]["calls"] == {"BatchGetItem": 1}
+
+
+async def test_reads_cut_short_by_a_failing_field_are_still_counted(api: Api, db) -> None:
+    # ordersByStatus is non-null and refuses an anonymous caller at once, which
+    # nulls the whole response while product's BatchGetItem is still in flight.
+    # The response waits for that read, so what it says it cost is what it did.
+    await put_items(db, [product(1).to_item()])
+
+    body = await api.gql(
+        '{ product(id: "prod-1") { name } ordersByStatus(status: PAID) { nodes { id } } }'
+    )
+
+    assert body["data"] is None
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["UNAUTHENTICATED"]
+    assert body["extensions"]["cost"]["calls"] == {"BatchGetItem": 1}

@@ -34,6 +34,9 @@ from shopgraph.settings import Settings
 log = logging.getLogger(__name__)
 
 BATCH_GET_LIMIT = 100
+READ_OPERATIONS = frozenset({"GetItem", "BatchGetItem", "Query"})
+# How long a finished response waits for reads still in flight (see settle).
+SETTLE_SECONDS = 5.0
 THROTTLE_CODES = frozenset(
     {
         "ProvisionedThroughputExceededException",
@@ -92,9 +95,33 @@ class Dynamo:
         self.client = client
         self.table_name = table_name
         self.cost = cost
+        # One future per read call in flight, done when the call returns.
+        self._reads: set[asyncio.Future[None]] = set()
 
     async def call(self, operation: str, **params: Any) -> dict[str, Any]:
         """Calls one DynamoDB operation; ClientErrors other than throttling pass through."""
+        if operation not in READ_OPERATIONS:
+            return await self._call(operation, **params)
+        finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._reads.add(finished)
+        try:
+            return await self._call(operation, **params)
+        finally:
+            finished.set_result(None)
+            self._reads.discard(finished)
+
+    async def settle(self) -> None:
+        """Waits for the read calls still in flight when a response is complete.
+
+        When a non-null field fails, graphql-core answers without waiting for
+        its siblings, whose loaders may be mid-call. Waiting lets those calls
+        end inside the request: their cost is counted in the response that
+        caused them, and no call outlives its request.
+        """
+        if self._reads:
+            await asyncio.wait(set(self._reads), timeout=SETTLE_SECONDS)
+
+    async def _call(self, operation: str, **params: Any) -> dict[str, Any]:
         params.setdefault("ReturnConsumedCapacity", "TOTAL")
         try:
             response = await getattr(self.client, _snake(operation))(**params)

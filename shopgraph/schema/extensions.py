@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from graphql import GraphQLError
@@ -40,6 +40,12 @@ class SafeParserCache(ParserCache):
 
 class DynamoCost(SchemaExtension):
     """Adds `extensions.cost`: DynamoDB calls by operation, capacity, dollars."""
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        yield
+        db = getattr(self.execution_context.context, "db", None)
+        if db is not None:
+            await db.settle()
 
     def get_results(self) -> dict[str, Any]:
         db = getattr(self.execution_context.context, "db", None)
