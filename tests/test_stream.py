@@ -68,6 +68,21 @@ async def test_completed_orders_are_counted_into_their_day(start_api: Any) -> No
     assert (await api.data(STATS, {"d": day}, token=admin))["salesStats"]["completedOrders"] == 3
 
 
+async def test_readyz_shows_no_lag_once_the_consumer_has_caught_up(start_api: Any) -> None:
+    api = await start_api(admin_emails=frozenset({"admin@example.com"}), stream_consumer=True)
+    admin, customer = await _shop(api)
+    day, _ = await _complete_orders(api, admin, customer, 1)
+    await _stats_reach(api, admin, day, 1)
+
+    # Nothing is written for a while: the consumer is at the tip, not falling behind.
+    await asyncio.sleep(5)
+    stream = (await (await api.http.get("/readyz")).json())["stream"]
+
+    assert stream["shards"] >= 1
+    assert stream["lagSeconds"] is not None
+    assert stream["lagSeconds"] < 1.0
+
+
 async def test_fifty_completions_across_a_restart_count_exactly_fifty(start_api: Any) -> None:
     admins = frozenset({"admin@example.com"})
     first = await start_api(admin_emails=admins, stream_consumer=True)

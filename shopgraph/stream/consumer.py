@@ -37,6 +37,10 @@ def _is_checkpoint(record: dict[str, Any]) -> bool:
 class ShardState:
     sequence_number: str | None = None
     finished: bool = False
+    read: bool = False  # at least one GetRecords answered
+    # ApproximateCreationDateTime of the last record of the last batch that had
+    # records; None once a read comes back empty, at the shard's tip.
+    behind_since: float | None = None
 
 
 @dataclass
@@ -48,13 +52,22 @@ class StreamConsumer:
     discovery_interval: float = 5.0
     idle_poll: float = 0.5
     shards: dict[str, ShardState] = field(default_factory=dict)
-    last_record_at: float | None = None  # ApproximateCreationDateTime of the last record read
     _tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def lag_seconds(self) -> float | None:
-        return None if self.last_record_at is None else max(0.0, time.time() - self.last_record_at)
+        """How far behind the slowest open shard is: the age of the last record it
+        read, or 0 once it reads nothing new (the iterator age DynamoDB reports).
+        None until a shard has been read."""
+        open_shards = [s for s in self.shards.values() if s.read and not s.finished]
+        if not open_shards:
+            return None
+        now = time.time()
+        return max(
+            max(0.0, now - s.behind_since) if s.behind_since is not None else 0.0
+            for s in open_shards
+        )
 
     async def stream_arn(self) -> str:
         table = (await self.db.client.describe_table(TableName=self.db.table_name))["Table"]
@@ -143,9 +156,12 @@ class StreamConsumer:
                 state.sequence_number = record["dynamodb"]["SequenceNumber"]
                 created = record["dynamodb"].get("ApproximateCreationDateTime")
                 if created is not None:
-                    self.last_record_at = (
+                    state.behind_since = (
                         created.timestamp() if hasattr(created, "timestamp") else float(created)
                     )
+            state.read = True
+            if not records:
+                state.behind_since = None
             # Writing a checkpoint is itself a stream record: a batch of nothing
             # but checkpoints is not checkpointed again, or the two would feed
             # each other forever.
