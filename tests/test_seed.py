@@ -60,3 +60,25 @@ async def test_demo_accounts_sign_in(api: Api, db: Dynamo) -> None:
         "{ flaggedOrders(first: 100) { nodes { flag { reason } } } }", token=admin
     )
     assert all(n["flag"]["reason"] for n in flagged["flaggedOrders"]["nodes"])
+
+
+async def test_seeded_sales_are_in_sales_stats_at_once(api: Api, db: Dynamo) -> None:
+    # No stream consumer runs here: the seed counts its own completed orders.
+    await seed(db, OPTIONS, progress=False)
+    orders = [i for i in await table_items(db) if i["entityType"] == "Order"]
+    completed = [o for o in orders if o["status"] == "COMPLETED"]
+    admin = await api.log_in("admin@example.com", "shopgraph-demo")
+
+    days = sorted({o["createdAt"][:10] for o in completed})
+    assert len(days) > 5
+    for day in days:
+        expected = [o for o in completed if o["createdAt"][:10] == day]
+        stats = await api.data(
+            "query($d: String!) { salesStats(day: $d) { completedOrders revenue } }",
+            {"d": day},
+            token=admin,
+        )
+        assert stats["salesStats"] == {
+            "completedOrders": len(expected),
+            "revenue": f"{sum(o['total'] for o in expected):.2f}",
+        }

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from shopgraph.data import keys
 from shopgraph.data.codec import key_attributes
 from shopgraph.data.dynamo import Dynamo, open_client
+from shopgraph.data.entities import Order
+from shopgraph.data.seed import SeedOptions, seed
 from shopgraph.settings import Settings
 from shopgraph.stream.consumer import StreamConsumer
 from shopgraph.stream.records import status_change
 from shopgraph.stream.sales import CONSUMER, apply_completion
-from tests.conftest import Api
+from tests.conftest import Api, table_items
 
 PLACE = (
     "mutation($p: ID!) { placeOrder(input: {items: [{productId: $p, quantity: 1}]}) { id total } }"
@@ -66,6 +69,16 @@ async def test_completed_orders_are_counted_into_their_day(start_api: Any) -> No
     # Nothing more arrives later: each completion counted once.
     await asyncio.sleep(1.5)
     assert (await api.data(STATS, {"d": day}, token=admin))["salesStats"]["completedOrders"] == 3
+
+
+async def _caught_up(api: Api, within: float = 30) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        stream = (await (await api.http.get("/readyz")).json())["stream"]
+        if stream["lagSeconds"] == 0:
+            return
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"the stream consumer did not catch up in {within} s: {stream}")
 
 
 async def test_readyz_shows_no_lag_once_the_consumer_has_caught_up(start_api: Any) -> None:
@@ -139,3 +152,33 @@ async def test_a_record_applied_but_not_checkpointed_counts_once(
     assert len(applied) == 2
     stats = (await api.data(STATS, {"d": day}, token=admin))["salesStats"]
     assert stats == {"completedOrders": 2, "revenue": str(revenue)}
+
+
+async def test_imported_history_is_not_counted_again_but_its_later_completions_are(
+    start_api: Any, db: Dynamo
+) -> None:
+    options = SeedOptions(
+        customers=4, products=10, orders_per_customer=10, anchor=datetime(2026, 1, 1, tzinfo=UTC)
+    )
+    await seed(db, options, progress=False)
+    seeded = await table_items(db)
+    seeded_stats = {i["day"]: i for i in seeded if i["entityType"] == "SalesStats"}
+    shipped = Order.from_item(next(i for i in seeded if i.get("status") == "SHIPPED"))
+
+    api = await start_api(admin_emails=frozenset({"admin@example.com"}), stream_consumer=True)
+    admin = await api.log_in("admin@example.com", "shopgraph-demo")
+    moved = await api.data(MOVE, {"id": shipped.id, "s": "COMPLETED"}, token=admin)
+    today = moved["updateOrderStatus"]["updatedAt"][:10]
+    assert (await _stats_reach(api, admin, today, 1)) == {
+        "completedOrders": 1,
+        "revenue": f"{shipped.total:.2f}",
+    }
+    await _caught_up(api)
+
+    after = await table_items(db)
+    # The seeded days are as the seed wrote them, and the one live completion
+    # is the only one the consumer applied.
+    assert {
+        i["day"]: i for i in after if i["entityType"] == "SalesStats" and i["day"] != today
+    } == seeded_stats
+    assert sum(1 for i in after if i["entityType"] == keys.APPLIED_EVENT.entity) == 1

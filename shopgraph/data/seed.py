@@ -26,6 +26,7 @@ from shopgraph.data.entities import (
     OrderStatus,
     Product,
     Role,
+    SalesStats,
     User,
     email_guard_item,
     view_counter_item,
@@ -101,6 +102,9 @@ def demo_items(options: SeedOptions) -> Iterator[Item]:
     yield email_guard_item(admin.email, admin.id)
 
     alphabet = string.ascii_uppercase + string.digits
+    # The import counts its own completed orders into salesStats (the stream
+    # leaves imported orders alone), instead of a transaction per order later.
+    sales: dict[str, SalesStats] = {}
     for c in range(1, options.customers + 1):
         user_id = f"customer{c}"
         points = 0
@@ -116,9 +120,16 @@ def demo_items(options: SeedOptions) -> Iterator[Item]:
             flag = None
             if rng.random() < 0.05:
                 flag = OrderFlag(rng.choice(_FLAG_REASONS), created_at)
-            order = Order(user_id, number, status, total, created_at, created_at, flag)
+            order = Order(
+                user_id, number, status, total, created_at, created_at, flag, imported=True
+            )
             if status is OrderStatus.COMPLETED:
                 points += int(total)
+                day = created_at[:10]
+                counted = sales.get(day, SalesStats(day, 0, Decimal("0")))
+                sales[day] = SalesStats(
+                    day, counted.completed_orders + 1, counted.revenue + order.total
+                )
             yield order.to_item(options.status_shards)
             for line in lines:
                 yield line.to_item()
@@ -126,6 +137,8 @@ def demo_items(options: SeedOptions) -> Iterator[Item]:
         email = customer_email(c)
         yield User(user_id, name, email, Role.CUSTOMER, points, joined, password_hash).to_item()
         yield email_guard_item(email, user_id)
+    for stats in sales.values():
+        yield stats.to_item()
 
 
 def count_items(options: SeedOptions) -> int:

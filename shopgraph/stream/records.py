@@ -20,6 +20,8 @@ class StatusChange:
 
     @property
     def completes_order(self) -> bool:
+        if self.previous_status is None and self.order.imported:
+            return False  # past sales, counted by the import that wrote them
         return (
             self.order.status is OrderStatus.COMPLETED
             and self.previous_status is not OrderStatus.COMPLETED
