@@ -276,17 +276,6 @@ def bench_env(table: str) -> dict[str, str]:
     return env
 
 
-def seed_options(args: argparse.Namespace, settings: Settings) -> SeedOptions:
-    return SeedOptions(
-        customers=args.customers,
-        products=args.products,
-        orders_per_customer=args.orders_per_customer,
-        password=settings.demo_password,
-        status_shards=settings.status_shards,
-        view_shards=settings.view_shards,
-    )
-
-
 async def load_dataset(settings: Settings, endpoint: str, options: SeedOptions) -> int:
     async with open_client(settings, endpoint) as client:
         await ensure_table(client, settings.table_name)
@@ -678,7 +667,12 @@ def use_local_credentials(engine: str) -> None:
 
 
 def load(args: argparse.Namespace, settings: Settings, endpoint: str) -> dict[str, Any]:
-    options = seed_options(args, settings)
+    options = SeedOptions.for_settings(
+        settings,
+        customers=args.customers,
+        products=args.products,
+        orders_per_customer=args.orders_per_customer,
+    )
     print("loading the demo dataset ...", flush=True)
     started = time.perf_counter()
     items = asyncio.run(load_dataset(settings, endpoint, options))

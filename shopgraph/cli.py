@@ -22,14 +22,12 @@ log = logging.getLogger("shopgraph")
 
 
 def _seed_options(args: argparse.Namespace, settings: Settings) -> SeedOptions:
-    return SeedOptions(
+    return SeedOptions.for_settings(
+        settings,
         customers=args.customers,
         products=args.products,
         orders_per_customer=args.orders_per_customer,
         seed=args.seed,
-        password=settings.demo_password,
-        status_shards=settings.status_shards,
-        view_shards=settings.view_shards,
     )
 
 

@@ -158,6 +158,16 @@ async def _raw_socket(api: Api, session: aiohttp.ClientSession) -> aiohttp.Clien
     return await session.ws_connect(ws_url(api), protocols=["graphql-transport-ws"])
 
 
+async def _acknowledged_socket(
+    api: Api, session: aiohttp.ClientSession, payload: dict[str, str]
+) -> aiohttp.ClientWebSocketResponse:
+    """A socket whose connection_init (with this payload) the server acknowledged."""
+    ws = await _raw_socket(api, session)
+    await ws.send_json({"type": "connection_init", "payload": payload})
+    assert (await ws.receive_json(timeout=5))["type"] == "connection_ack"
+    return ws
+
+
 async def test_protocol_errors_close_the_socket_and_the_server_keeps_serving(
     start_api: Any,
 ) -> None:
@@ -172,29 +182,19 @@ async def test_protocol_errors_close_the_socket_and_the_server_keeps_serving(
         assert (closed.type, ws.close_code) == (aiohttp.WSMsgType.CLOSE, 4401)
 
         # An unknown message type: 4400.
-        ws = await _raw_socket(api, session)
-        await ws.send_json({"type": "connection_init", "payload": {}})
-        assert (await ws.receive_json(timeout=5))["type"] == "connection_ack"
+        ws = await _acknowledged_socket(api, session, {})
         await ws.send_json({"id": "1", "type": "teleport"})
         await ws.receive(timeout=5)
         assert ws.close_code == 4400
 
         # A subscription that does not parse: 4400, as graphql-transport-ws says.
-        ws = await _raw_socket(api, session)
-        await ws.send_json(
-            {"type": "connection_init", "payload": {"Authorization": f"Bearer {alice}"}}
-        )
-        assert (await ws.receive_json(timeout=5))["type"] == "connection_ack"
+        ws = await _acknowledged_socket(api, session, {"Authorization": f"Bearer {alice}"})
         await ws.send_json({"id": "a", "type": "subscribe", "payload": {"query": "subscription {"}})
         await ws.receive(timeout=5)
         assert ws.close_code == 4400
 
         # One that does not validate: an error message for that operation; the socket stays.
-        ws = await _raw_socket(api, session)
-        await ws.send_json(
-            {"type": "connection_init", "payload": {"Authorization": f"Bearer {alice}"}}
-        )
-        assert (await ws.receive_json(timeout=5))["type"] == "connection_ack"
+        ws = await _acknowledged_socket(api, session, {"Authorization": f"Bearer {alice}"})
         await ws.send_json(
             {"id": "b", "type": "subscribe", "payload": {"query": "subscription { nope }"}}
         )

@@ -33,6 +33,7 @@ from shopgraph.data.entities import (
 )
 from shopgraph.data.timefmt import format_instant
 from shopgraph.security import hash_password_sync
+from shopgraph.settings import Settings
 
 CATEGORIES = ("books", "music", "garden", "kitchen", "toys", "outdoor", "office", "games")
 _ADJECTIVES = ("Quiet", "Bright", "Sturdy", "Tiny", "Grand", "Swift", "Cosy", "Bold", "Clever")
@@ -60,6 +61,16 @@ class SeedOptions:
     password: str = "shopgraph-demo"
     status_shards: int = 4
     view_shards: int = 10
+
+    @classmethod
+    def for_settings(cls, settings: Settings, **sizes: Any) -> SeedOptions:
+        """Options whose password and shard counts are the ones the server will use."""
+        return cls(
+            password=settings.demo_password,
+            status_shards=settings.status_shards,
+            view_shards=settings.view_shards,
+            **sizes,
+        )
 
 
 def customer_email(n: int) -> str:
