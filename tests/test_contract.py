@@ -8,7 +8,8 @@ from graphql import build_schema, find_breaking_changes
 
 from shopgraph.schema.build import EXPORTED_SDL, export_sdl
 
-CONTRACT = Path(__file__).resolve().parents[1].parent / "shared" / "contract" / "schema.graphql"
+# The repository's copy of the public contract (see contract/README.md).
+CONTRACT = Path(__file__).resolve().parents[1] / "contract" / "schema.graphql"
 
 
 def test_exported_sdl_is_current() -> None:
