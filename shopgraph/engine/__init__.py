@@ -1,0 +1,57 @@
+"""The embedded engine: the DynamoDB that `shopgraph serve` starts when none is configured.
+
+`start_embedded` is the one launcher: `serve`, the tests and the benchmarks
+all start their engine through it. `auto` is DynamoDB Local (AWS's own
+engine) where java and its jar can be had, else moto's server with a warning.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Literal
+
+from shopgraph.engine import dynamodb_local
+from shopgraph.engine.process import EngineProcess, EngineStartError, answers, start_process
+
+__all__ = ["ENGINES", "EngineProcess", "EngineStartError", "answers", "start_embedded"]
+
+log = logging.getLogger(__name__)
+
+EngineChoice = Literal["auto", "dynamodb-local", "moto"]
+ENGINES: tuple[EngineChoice, ...] = ("auto", "dynamodb-local", "moto")
+
+MOTO_WARNING = (
+    "warning: DynamoDB Local cannot start here: {missing}. Falling back to moto's "
+    "in-memory server, on which every transaction copies the whole table: writes get "
+    "slower and memory grows as data grows. Fine for a quick look; install java for "
+    "the real engine."
+)
+
+
+def start_moto(timeout: float = 60.0) -> EngineProcess:
+    def command(port: int) -> list[str]:
+        return [sys.executable, "-m", "shopgraph.engine.moto_server", "--port", str(port)]
+
+    engine = start_process("moto", command, timeout=timeout)
+    engine.details = f"moto's DynamoDB server (PID {engine.pid}), data in memory"
+    return engine
+
+
+def start_embedded(choice: EngineChoice = "auto", data_dir: Path | None = None) -> EngineProcess:
+    """Starts the chosen engine; raises EngineStartError naming the cause."""
+    if choice == "moto":
+        if data_dir is not None:
+            raise EngineStartError("moto keeps no data on disk: a data folder needs DynamoDB Local")
+        return start_moto()
+    if choice == "dynamodb-local":
+        return dynamodb_local.start(data_dir)
+    available = dynamodb_local.availability()
+    if available.ok:
+        return dynamodb_local.start(data_dir)
+    if data_dir is not None:
+        # Falling back would silently lose what the data folder promises to keep.
+        raise EngineStartError(f"a data folder needs DynamoDB Local, and {available.missing}")
+    print(MOTO_WARNING.format(missing=available.missing), file=sys.stderr, flush=True)
+    return start_moto()
