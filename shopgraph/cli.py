@@ -1,4 +1,4 @@
-"""`shopgraph serve | create-table | seed`."""
+"""`shopgraph serve | create-table | seed | stream-worker | engine | export-schema`."""
 
 from __future__ import annotations
 
@@ -6,16 +6,27 @@ import argparse
 import asyncio
 import logging
 import signal
+import socket
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
 from shopgraph import logs
+from shopgraph.data import keys
 from shopgraph.data.dynamo import Dynamo, open_client
-from shopgraph.data.seed import SeedOptions, seed
+from shopgraph.data.seed import SeedOptions, customer_email, seed
 from shopgraph.data.table import TableShapeError, ensure_table
+from shopgraph.engine import (
+    ENGINES,
+    EngineProcess,
+    EngineStartError,
+    dynamodb_local,
+    start_embedded,
+)
 from shopgraph.settings import Settings
 
 log = logging.getLogger("shopgraph")
@@ -38,69 +49,146 @@ def _add_seed_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=7, help="random seed of the dataset")
 
 
-async def _prepare(settings: Settings, endpoint_url: str | None, args: argparse.Namespace) -> None:
-    async with open_client(settings, endpoint_url) as client:
+async def _holds_demo_data(db: Dynamo, options: SeedOptions) -> bool:
+    """Whether a demo seed finished here: the last customer's email is taken."""
+    return await db.get(keys.EMAIL_GUARD.key(email=customer_email(options.customers))) is not None
+
+
+async def _prepare(settings: Settings, args: argparse.Namespace, *, seed_demo: bool) -> None:
+    async with open_client(settings) as client:
         if await ensure_table(client, settings.table_name):
             print(f"created table {settings.table_name}")
-        if getattr(args, "seed_demo", False) or args.command == "seed":
-            written = await seed(Dynamo(client, settings.table_name), _seed_options(args, settings))
-            print(f"seeded {written} items into {settings.table_name}")
+        if not seed_demo:
+            return
+        db = Dynamo(client, settings.table_name)
+        options = _seed_options(args, settings)
+        if await _holds_demo_data(db, options):
+            print(f"{settings.table_name} already holds the demo data; not seeding it again")
+            return
+        written = await seed(db, options)
+        print(f"seeded {written} items into {settings.table_name}")
+
+
+def _run(main: Coroutine[Any, Any, object]) -> int:
+    """Runs a command's coroutine; the errors a user can fix are one line and exit 2."""
+    try:
+        asyncio.run(main)
+    except (TableShapeError, EngineStartError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _port_taken(host: str, port: int) -> bool:
+    if port == 0:
+        return False
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # As the server will bind: a port left in TIME_WAIT is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def _announce(engine: EngineProcess, data_dir: Path | None) -> None:
+    kept = (
+        f"Its data is kept in {data_dir} across restarts."
+        if data_dir
+        else "Its data lives in memory and is gone when the server stops."
+    )
+    print(
+        f"No DynamoDB configured: started the embedded engine, {engine.details}, "
+        f"at {engine.endpoint_url}.\n{kept}\n"
+        "Set AWS_ENDPOINT_URL_DYNAMODB (or --endpoint-url) to use another engine.",
+        flush=True,
+    )
 
 
 def serve(settings: Settings, args: argparse.Namespace) -> int:
     from shopgraph.server.app import create_app
-    from shopgraph.server.embedded import EmbeddedDynamo
 
-    embedded = None
-    endpoint = args.endpoint_url or settings.endpoint_url
-    if endpoint is None:
-        embedded = EmbeddedDynamo()
-        endpoint = embedded.start()
+    host = args.host or settings.host
+    port = settings.port if args.port is None else args.port
+    # Before anything slow: a taken port is the most common first failure.
+    if _port_taken(host, port):
         print(
-            f"No DynamoDB configured: started an embedded in-memory DynamoDB at {endpoint}.\n"
-            "Its data lives in memory and is gone when the server stops.\n"
-            "Set AWS_ENDPOINT_URL_DYNAMODB (or --endpoint-url) to use another engine."
+            f"error: port {port} on {host} is already in use; choose another one, "
+            f"e.g. PORT={port + 1000 if port < 64000 else 9000} make serve "
+            f"(or shopgraph serve --port ...)",
+            file=sys.stderr,
         )
-        settings = settings.with_(endpoint_url=endpoint)
-    try:
-        asyncio.run(_prepare(settings, endpoint, args))
-        host = args.host or settings.host
-        port = settings.port if args.port is None else args.port
-        print(f"GraphiQL: open http://{host}:{port}/graphql in a browser")
-        web.run_app(create_app(settings, endpoint), host=host, port=port, print=None)
-    except TableShapeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
         return 2
+    # SIGTERM before the server runs (while seeding) still stops the engine.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    engine: EngineProcess | None = None
+    try:
+        if settings.endpoint_url is None:
+            data_dir = args.data_dir or settings.data_dir
+            try:
+                engine = start_embedded(args.engine or settings.embedded_engine, data_dir)
+            except EngineStartError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
+            _announce(engine, data_dir)
+            settings = settings.with_(endpoint_url=engine.endpoint_url)
+        else:
+            settings.warn_if_secret_is_random()
+        seed_demo = args.seed_demo == "always" or (args.seed_demo == "embedded" and engine)
+        if (status := _run(_prepare(settings, args, seed_demo=bool(seed_demo)))) != 0:
+            return status
+        print(f"GraphiQL: open http://{host}:{port}/graphql in a browser", flush=True)
+        web.run_app(create_app(settings), host=host, port=port, print=None)
     finally:
-        if embedded:
-            embedded.stop()
+        if engine is not None:
+            engine.stop()
     return 0
 
 
 def create_table(settings: Settings, args: argparse.Namespace) -> int:
-    async def run() -> bool:
-        async with open_client(settings, args.endpoint_url) as client:
-            return await ensure_table(client, settings.table_name)
+    async def run() -> None:
+        async with open_client(settings) as client:
+            created = await ensure_table(client, settings.table_name)
+        print(
+            f"created table {settings.table_name}"
+            if created
+            else f"table {settings.table_name} already exists with the expected shape"
+        )
 
-    try:
-        created = asyncio.run(run())
-    except TableShapeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(
-        f"created table {settings.table_name}"
-        if created
-        else f"table {settings.table_name} already exists with the expected shape"
-    )
-    return 0
+    return _run(run())
 
 
 def seed_command(settings: Settings, args: argparse.Namespace) -> int:
+    return _run(_prepare(settings, args, seed_demo=True))
+
+
+def engine_command(settings: Settings, args: argparse.Namespace) -> int:
+    """`engine install` fetches DynamoDB Local; `engine run` runs the embedded engine alone."""
+    if args.action == "install":
+        try:
+            jar = dynamodb_local.install()
+        except EngineStartError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(f"DynamoDB Local: {jar}")
+        return 0
+    data_dir = args.data_dir or settings.data_dir
     try:
-        asyncio.run(_prepare(settings, args.endpoint_url, args))
-    except TableShapeError as exc:
+        engine = start_embedded(args.engine or settings.embedded_engine, data_dir)
+    except EngineStartError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    with engine:
+        print(f"{engine.details}; stop it with Ctrl-C", file=sys.stderr, flush=True)
+        # The endpoint alone on stdout, for scripts: endpoint=$(... | head -n 1).
+        print(engine.endpoint_url, flush=True)
+        while not stop.is_set() and engine.process.poll() is None:
+            stop.wait(0.5)
     return 0
 
 
@@ -121,12 +209,7 @@ def stream_worker(settings: Settings, args: argparse.Namespace) -> int:
                 await stop.wait()
         print("stream worker stopped")
 
-    try:
-        asyncio.run(run())
-    except TableShapeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return _run(run())
 
 
 def export_schema(settings: Settings, args: argparse.Namespace) -> int:
@@ -145,8 +228,35 @@ def parser() -> argparse.ArgumentParser:
     serve_parser = commands.add_parser("serve", help="run the GraphQL server")
     serve_parser.add_argument("--host", default=None, help="default: $HOST or 127.0.0.1")
     serve_parser.add_argument("--port", type=int, default=None, help="default: $PORT or 8000")
-    serve_parser.add_argument("--seed-demo", action="store_true", help="load the demo dataset")
+    serve_parser.add_argument(
+        "--seed-demo",
+        nargs="?",
+        const="always",
+        choices=("always", "embedded"),
+        default=None,
+        help="load the demo dataset (=embedded: only into an embedded engine it started)",
+    )
     _add_seed_options(serve_parser)
+
+    engine_parser = commands.add_parser(
+        "engine", help="install DynamoDB Local, or run the embedded engine on its own"
+    )
+    engine_parser.add_argument("action", choices=("install", "run"))
+    for sub in (serve_parser, engine_parser):
+        sub.add_argument(
+            "--engine",
+            choices=ENGINES,
+            default=None,
+            help="embedded engine when no endpoint is set (default: $SHOPGRAPH_EMBEDDED_ENGINE "
+            "or auto: DynamoDB Local where java is, else moto)",
+        )
+        sub.add_argument(
+            "--data-dir",
+            type=Path,
+            default=None,
+            help="keep the embedded engine's data on disk here (default: $SHOPGRAPH_DATA_DIR; "
+            "unset: in memory)",
+        )
 
     table_parser = commands.add_parser("create-table", help="create the table if it is missing")
     seed_parser = commands.add_parser("seed", help="load the demo dataset")
@@ -179,8 +289,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "seed": seed_command,
         "export-schema": export_schema,
         "stream-worker": stream_worker,
+        "engine": engine_command,
     }
-    return commands[args.command](settings, args)
+    try:
+        return commands[args.command](settings, args)
+    except KeyboardInterrupt:
+        # Ctrl-C before the server ran (while an engine started or data loaded):
+        # whatever was started has been stopped on the way out.
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

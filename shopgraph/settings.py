@@ -11,6 +11,8 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+EMBEDDED_ENGINES = ("auto", "dynamodb-local", "moto")
+
 
 def _int(env: dict[str, str], name: str, default: int, minimum: int = 1) -> int:
     raw = env.get(name)
@@ -39,14 +41,21 @@ def _flag(env: dict[str, str], name: str, default: bool) -> bool:
 @dataclass(frozen=True)
 class Settings:
     table_name: str = "shopgraph"
-    # None: start the embedded in-memory engine.
+    # None: start the embedded engine.
     endpoint_url: str | None = None
+    # Which embedded engine: auto (DynamoDB Local where java is, else moto),
+    # dynamodb-local or moto.
+    embedded_engine: str = "auto"
+    # Where the embedded DynamoDB Local keeps its data; None: in memory.
+    data_dir: Path | None = None
     region: str = "us-east-1"
     host: str = "127.0.0.1"
     port: int = 8000
     admin_emails: frozenset[str] = frozenset()
     session_ttl_seconds: int = 86400
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
+    # False: `secret` is random for this process (SHOPGRAPH_SECRET unset).
+    secret_configured: bool = True
     status_shards: int = 4
     view_shards: int = 10
     demo_password: str = "shopgraph-demo"
@@ -80,14 +89,13 @@ class Settings:
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
         secret_text = env.get("SHOPGRAPH_SECRET")
-        if secret_text:
-            secret = secret_text.encode()
-        else:
-            log.warning(
-                "SHOPGRAPH_SECRET is not set: cursors are signed with a random per-process "
-                "key and stop working on restart or on another instance"
+        secret = secret_text.encode() if secret_text else secrets.token_bytes(32)
+        engine = (env.get("SHOPGRAPH_EMBEDDED_ENGINE") or "auto").strip().lower()
+        if engine not in EMBEDDED_ENGINES:
+            raise SystemExit(
+                f"SHOPGRAPH_EMBEDDED_ENGINE must be one of {', '.join(EMBEDDED_ENGINES)}, "
+                f"got {engine!r}"
             )
-            secret = secrets.token_bytes(32)
         admins = frozenset(
             e.strip().lower() for e in env.get("SHOPGRAPH_ADMIN_EMAILS", "").split(",") if e.strip()
         )
@@ -96,12 +104,17 @@ class Settings:
             endpoint_url=env.get("AWS_ENDPOINT_URL_DYNAMODB")
             or env.get("AWS_ENDPOINT_URL")
             or None,
+            embedded_engine=engine,
+            data_dir=Path(env["SHOPGRAPH_DATA_DIR"]).expanduser()
+            if env.get("SHOPGRAPH_DATA_DIR")
+            else None,
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
             host=env.get("HOST") or "127.0.0.1",
             port=_int(env, "PORT", 8000, minimum=0),
             admin_emails=admins,
             session_ttl_seconds=_int(env, "SHOPGRAPH_SESSION_TTL_SECONDS", 86400),
             secret=secret,
+            secret_configured=bool(secret_text),
             status_shards=_int(env, "SHOPGRAPH_STATUS_SHARDS", 4),
             view_shards=_int(env, "SHOPGRAPH_VIEW_SHARDS", 10),
             demo_password=env.get("SHOPGRAPH_DEMO_PASSWORD") or "shopgraph-demo",
@@ -127,6 +140,14 @@ class Settings:
             max_pool_connections=_int(env, "SHOPGRAPH_MAX_POOL_CONNECTIONS", 64),
             dynamodb_max_attempts=_int(env, "SHOPGRAPH_DYNAMODB_MAX_ATTEMPTS", 5),
         )
+
+    def warn_if_secret_is_random(self) -> None:
+        """A random key matters only where cursors outlive the process: a real endpoint."""
+        if not self.secret_configured:
+            log.warning(
+                "SHOPGRAPH_SECRET is not set: cursors are signed with a random per-process "
+                "key and stop working on restart or on another instance"
+            )
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
