@@ -189,6 +189,27 @@ async def test_an_order_goes_from_pending_to_completed_and_awards_floor_of_total
     assert await stock_of(api, tracked["id"]) == 8  # a completed order keeps its stock
 
 
+async def test_transactions_report_the_write_units_they_cost(api: Api) -> None:
+    """Where the engine reports none (moto), units are counted as DynamoDB bills them."""
+    admin, _ = await sign_up(api, ADMIN_EMAIL)
+    customer, _ = await sign_up(api, "units@example.com")
+    first = await create_product(api, admin, price="3.00", stock=10)
+    second = await create_product(api, admin, price="4.00")
+    body = await place_order(api, customer, [(first["id"], 1), (second["id"], 2)])
+    assert not body.get("errors"), body["errors"]
+    cost = body["extensions"]["cost"]
+    assert cost["calls"]["TransactWriteItems"] == 1
+    # The order, its two lines and the tracked stock, at least; DynamoDB
+    # Local reports half of what AWS bills for a transaction.
+    assert cost["writeCapacityUnits"] >= 4
+    moved = await api.gql(
+        UPDATE_STATUS, {"id": body["data"]["placeOrder"]["id"], "s": "PAID"}, admin
+    )
+    assert not moved.get("errors"), moved["errors"]
+    assert moved["extensions"]["cost"]["writeCapacityUnits"] >= 1
+    assert moved["extensions"]["cost"]["estimatedUsd"] > 0
+
+
 async def test_a_customer_may_cancel_only_their_own_pending_or_paid_order(api: Api, db) -> None:
     admin, _ = await sign_up(api, ADMIN_EMAIL)
     owner, _ = await sign_up(api, "owner@example.com")

@@ -53,6 +53,55 @@ class CostRecorder:
         }
 
 
+KILOBYTE = 1024
+
+
+def attribute_size(value: dict[str, Any]) -> int:
+    """Bytes DynamoDB bills for one attribute value (its size rules, closely enough)."""
+    kind, raw = next(iter(value.items()))
+    if kind == "S":
+        return len(raw.encode())
+    if kind == "N":
+        return len(raw.lstrip("-").replace(".", "")) // 2 + 1
+    if kind == "B":
+        return len(raw)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "SS":
+        return sum(len(v.encode()) for v in raw)
+    if kind == "NS":
+        return sum(len(v) // 2 + 1 for v in raw)
+    if kind == "BS":
+        return sum(len(v) for v in raw)
+    if kind == "M":
+        return 3 + item_size(raw)
+    if kind == "L":
+        return 3 + sum(1 + attribute_size(v) for v in raw)
+    return 0
+
+
+def item_size(attributes: dict[str, Any]) -> int:
+    return sum(len(name.encode()) + attribute_size(v) for name, v in attributes.items())
+
+
+def transactional_write_units(transact_items: list[dict[str, Any]]) -> float:
+    """Write units of a TransactWriteItems as DynamoDB bills it: 2 per KB per item.
+
+    For engines that report none (moto). A Put's size is its item; for an
+    Update, Delete or ConditionCheck only the key and the new values are known
+    here, so those count their 1 KB minimum unless the request itself is larger.
+    """
+    units = 0
+    for action in transact_items:
+        body = next(iter(action.values()))
+        attributes = body.get("Item") or {
+            **body.get("Key", {}),
+            **body.get("ExpressionAttributeValues", {}),
+        }
+        units += 2 * max(1, -(-item_size(attributes) // KILOBYTE))
+    return float(units)
+
+
 WRITE_OPERATIONS = frozenset(
     {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
 )

@@ -27,7 +27,7 @@ from botocore.exceptions import (
 )
 
 from shopgraph.data.codec import Item, from_attributes, key_attributes
-from shopgraph.data.cost import CostRecorder
+from shopgraph.data.cost import CostRecorder, transactional_write_units
 from shopgraph.errors import Throttled, Unavailable
 from shopgraph.settings import Settings
 
@@ -138,10 +138,14 @@ class Dynamo:
         except UNREACHABLE_ERRORS as exc:
             raise Unavailable("The store cannot be reached.") from exc
         if self.cost is not None:
+            consumed = response.get("ConsumedCapacity")
+            if operation == "TransactWriteItems" and not consumed:
+                # moto reports nothing for transactions: count them as DynamoDB bills.
+                consumed = {
+                    "WriteCapacityUnits": transactional_write_units(params["TransactItems"])
+                }
             self.cost.record(
-                operation,
-                response.get("ConsumedCapacity"),
-                response.get("ResponseMetadata", {}).get("RetryAttempts", 0),
+                operation, consumed, response.get("ResponseMetadata", {}).get("RetryAttempts", 0)
             )
         return response
 
