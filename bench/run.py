@@ -1,11 +1,11 @@
 """shopgraph benchmark: DynamoDB calls, capacity and latency of typical pages.
 
-Starts an engine (DynamoDB Local, embedded moto or a given endpoint), loads the
+Starts an engine (DynamoDB Local, moto's server or a given endpoint), loads the
 demo dataset into a fresh table, runs the real server as a subprocess on
 127.0.0.1, and sends a fixed set of GraphQL queries at a few concurrency levels.
 Everything it starts it stops again, on failure too.
 
-    .venv/bin/python bench/run.py --engine embedded --customers 20 --products 100
+    .venv/bin/python bench/run.py --engine moto --customers 20 --products 100
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import asyncio
 import json
 import os
 import platform
-import shutil
 import signal
 import socket
 import statistics
@@ -42,8 +41,7 @@ from shopgraph.data.table import ensure_table
 from shopgraph.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
-DYNAMODB_LOCAL_SCRIPT = ROOT / "scripts" / "dynamodb-local.sh"
-ENGINES = ("embedded", "dynamodb-local", "endpoint")
+ENGINES = ("dynamodb-local", "moto", "endpoint")
 BENCH_SECRET = "bench"
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
 
@@ -170,9 +168,9 @@ def concurrency_list(text: str) -> list[int]:
 
 
 def default_engine() -> str:
-    if DYNAMODB_LOCAL_SCRIPT.exists() and shutil.which("java"):
-        return "dynamodb-local"
-    return "embedded"
+    from shopgraph.engine import dynamodb_local
+
+    return "dynamodb-local" if dynamodb_local.availability().ok else "moto"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -207,51 +205,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 @contextmanager
-def embedded_engine() -> Iterator[str]:
-    from shopgraph.server.embedded import EmbeddedDynamo
+def launched_engine(choice: str) -> Iterator[str]:
+    """An engine started through the same launcher as `shopgraph serve`."""
+    from shopgraph.engine import start_embedded
 
-    engine = EmbeddedDynamo()
-    endpoint = engine.start()
-    try:
-        yield endpoint
-    finally:
-        engine.stop()
-
-
-def run_script(
-    command: str, timeout: float, quiet: bool = False
-) -> subprocess.CompletedProcess[str]:
-    """Runs scripts/dynamodb-local.sh; its stderr (progress) passes through unless quiet."""
-    return subprocess.run(
-        ["bash", str(DYNAMODB_LOCAL_SCRIPT), command],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL if quiet else None,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-@contextmanager
-def dynamodb_local_engine() -> Iterator[str]:
-    if not DYNAMODB_LOCAL_SCRIPT.exists():
-        raise SystemExit(f"error: {DYNAMODB_LOCAL_SCRIPT} not found; try --engine embedded")
-    # One already running belongs to someone else: use it, and leave it running.
-    status = run_script("status", timeout=30, quiet=True)
-    if status.returncode == 0 and status.stdout.strip():
-        print("note: DynamoDB Local was already running; using it and leaving it running")
-        yield status.stdout.strip().splitlines()[-1]
-        return
-    try:
-        started = run_script("start", timeout=600)
-        lines = started.stdout.strip().splitlines()
-        endpoint = lines[-1].strip() if lines else ""
-        if started.returncode != 0 or not endpoint.startswith("http://127.0.0.1:"):
-            raise SystemExit(f"error: DynamoDB Local did not start (exit {started.returncode})")
-        yield endpoint
-    finally:
-        run_script("stop", timeout=60)
+    with start_embedded(choice) as engine:  # type: ignore[arg-type]
+        print(f"engine: {engine.details}")
+        yield engine.endpoint_url
 
 
 @contextmanager
@@ -260,11 +220,9 @@ def endpoint_engine(url: str) -> Iterator[str]:
 
 
 def open_engine(args: argparse.Namespace) -> Any:
-    if args.engine == "embedded":
-        return embedded_engine()
-    if args.engine == "dynamodb-local":
-        return dynamodb_local_engine()
-    return endpoint_engine(args.endpoint_url)
+    if args.engine == "endpoint":
+        return endpoint_engine(args.endpoint_url)
+    return launched_engine(args.engine)
 
 
 # --------------------------------------------------------------------------- table and data

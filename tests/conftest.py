@@ -1,8 +1,9 @@
 """Test harness: a real DynamoDB engine over HTTP, and the real server.
 
-By default the suite starts moto's server on a loopback port. With
-SHOPGRAPH_TEST_ENDPOINT set (CI's conformance run) it uses that engine instead,
-for instance DynamoDB Local. Each test gets a table of its own.
+The suite starts its engine through the same launcher as `shopgraph serve`, on
+a loopback port, and stops it at the end: DynamoDB Local by default,
+moto's server with SHOPGRAPH_TEST_ENGINE=moto. With SHOPGRAPH_TEST_ENDPOINT set
+it uses that engine instead. Each test gets a table of its own.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from shopgraph.data.codec import Item, to_attributes
 from shopgraph.data.dynamo import Dynamo, open_client
 from shopgraph.data.seed import write_items
 from shopgraph.data.table import ensure_table
+from shopgraph.engine import start_embedded
 from shopgraph.server.app import create_app
-from shopgraph.server.embedded import EmbeddedDynamo
 from shopgraph.settings import Settings
 
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
@@ -35,7 +36,8 @@ NODE_TESTS = Path(__file__).resolve().parent / "node"
 GRAPHIQL_PACKAGES = Path(__file__).resolve().parents[1] / "graphiql"
 # What tests leave behind for people to look at (screenshots); not committed.
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-ENGINE = "dynamodb-local" if os.environ.get("SHOPGRAPH_TEST_ENDPOINT") else "moto"
+ENGINE = os.environ.get("SHOPGRAPH_TEST_ENGINE") or "dynamodb-local"
+assert ENGINE in ("dynamodb-local", "moto"), f"SHOPGRAPH_TEST_ENGINE={ENGINE!r}"
 
 
 @pytest.fixture(scope="session")
@@ -44,10 +46,10 @@ def dynamo_endpoint() -> Iterator[str]:
     if configured:
         yield configured
         return
-    # The same embedded moto server as `shopgraph serve` runs: one request at a time.
-    server = EmbeddedDynamo()
-    yield server.start()
-    server.stop()
+    # Chosen explicitly, never `auto`: a run meant for DynamoDB Local must not
+    # pass on moto because java went missing.
+    with start_embedded(ENGINE) as engine:  # type: ignore[arg-type]
+        yield engine.endpoint_url
 
 
 def npm_installed(folder: Path) -> Path:
