@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web_app
 from aiohttp.test_utils import TestClient, TestServer
 
 from shopgraph.data.codec import Item, to_attributes
@@ -193,6 +194,10 @@ async def start_api(base_settings: Settings, table: str) -> AsyncIterator[Callab
     yield start
     for client in clients:
         await client.close()
+    # aiohttp memoizes each app's middleware chain (1,024 entries), and with it
+    # the app, its schema and its DynamoDB clients: one app per test would keep
+    # about 10 MB a test alive, and the run's end would wait on collecting GBs.
+    web_app._cached_build_middleware.cache_clear()
 
 
 @pytest.fixture
