@@ -1,0 +1,874 @@
+"""shopgraph write soak: latency and memory of `shopgraph serve` under a long mixed write load.
+
+Starts `python -m shopgraph serve --seed-demo` on a free 127.0.0.1 port, with no
+AWS_ENDPOINT_URL* in its environment, so that the server starts its embedded
+engine (DynamoDB Local by default, moto's server with `--engine moto`) as its
+child process and seeds the default demo data into it. It then sends `--writes`
+mutations, `--concurrency` at a time, about a third each of:
+
+- placeOrder with 3 lines, on products this run creates (no stock, so none sells out);
+- transferPoints of 1 point, back and forth within pairs of customers who have points;
+- updateOrderStatus (as admin), each moving an order a placeOrder of this run
+  created one step along PENDING -> PAID -> SHIPPED -> COMPLETED.
+
+Every `--report-every` writes it prints the RSS of the server and of the engine
+(VmRSS from /proc) and p50 / p99 per mutation over that window; at the end a
+table per mutation over the whole run and the RSS growth between the first and
+the last report, against the targets (p50 under 25 ms, RSS growth under 10 %).
+The exit status is 1 when any request failed, else 0, whatever the figures.
+Everything it starts it stops again by PID, on failure and on Ctrl-C / SIGTERM too.
+
+    .venv/bin/python bench/soak.py
+    .venv/bin/python bench/soak.py --engine moto --writes 300 --report-every 100
+    .venv/bin/python bench/soak.py --writes 5000 --concurrency 16 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+ENGINES = ("auto", "dynamodb-local", "moto")
+HOST = "127.0.0.1"
+
+# The demo data `serve --seed-demo` loads with its default sizes.
+DEMO_CUSTOMERS = 50
+ADMIN_EMAIL = "admin@example.com"
+DEFAULT_DEMO_PASSWORD = "shopgraph-demo"
+
+# Targets the summary compares against.
+P50_TARGET_MS = 25.0
+RSS_GROWTH_TARGET_PERCENT = 10.0
+
+MUTATIONS = ("placeOrder", "transferPoints", "updateOrderStatus")
+PRODUCTS = 24  # placeOrder k takes products 3k, 3k+1, 3k+2 (mod 24): 8 disjoint triples
+TRANSFER_PAIRS = 8
+MIN_TRANSFER_POINTS = 2  # each side of a pair may send before it has received
+GUARD_INTERVAL_S = 0.5
+MIN_AVAILABLE_MB = 1024  # the machine's MemAvailable below this stops the stream
+NEXT_STATUS = {"PENDING": "PAID", "PAID": "SHIPPED", "SHIPPED": "COMPLETED"}
+
+LOG_IN = (
+    "mutation LogIn($email: String!, $password: String!) {"
+    " logIn(email: $email, password: $password) { token } }"
+)
+VIEWER = "query Viewer { viewer { id role points } }"
+CREATE_PRODUCT = (
+    "mutation CreateSoakProduct($id: ID!) { createProduct(input: {id: $id, name: "
+    '"Soak", category: "soak", price: "4.99"}) { id stock } }'
+)
+PLACE_ORDER = (
+    "mutation PlaceOrder($items: [OrderLineInput!]!) {"
+    " placeOrder(input: {items: $items}) { id status total } }"
+)
+TRANSFER = (
+    "mutation Transfer($to: ID!) { transferPoints(input: {toUserId: $to, points: 1}) { points } }"
+)
+MOVE_ORDER = (
+    "mutation Move($id: ID!, $status: OrderStatus!) {"
+    " updateOrderStatus(id: $id, status: $status) { id status } }"
+)
+
+
+# --------------------------------------------------------------------------- options
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, got {value}")
+    return value
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default=None,
+        help="embedded engine passed to serve (default: none passed, the server's default)",
+    )
+    parser.add_argument("--writes", type=positive_int, default=2000, help="mutations to send")
+    parser.add_argument("--concurrency", type=positive_int, default=8, help="requests at once")
+    parser.add_argument("--report-every", type=positive_int, default=500, help="writes per line")
+    parser.add_argument(
+        "--max-seconds",
+        type=positive_float,
+        default=900.0,
+        help="overall time budget; past it no more writes are sent (default 900)",
+    )
+    parser.add_argument(
+        "--request-timeout", type=positive_float, default=30.0, help="per request, s"
+    )
+    parser.add_argument(
+        "--max-rss-mb",
+        type=positive_int,
+        default=8192,
+        help="stop at once when the server or the engine grows past this RSS (default 8192); "
+        f"so does the machine's MemAvailable falling under {MIN_AVAILABLE_MB} MB",
+    )
+    parser.add_argument("--json", action="store_true", help="also print a JSON summary")
+    return parser.parse_args(argv)
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def server_env() -> dict[str, str]:
+    """This environment without an endpoint, so that serve starts its embedded engine.
+
+    No data folder (the demo data lives in memory and is fresh) and no AWS
+    credentials or profile (the server then uses dummy ones for the local engine).
+    """
+    dropped = ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("AWS_ENDPOINT_URL") and name not in dropped
+    }
+    env.pop("SHOPGRAPH_DATA_DIR", None)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def start_server(port: int, engine: str | None, log: TextIO) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "shopgraph", "serve", "--seed-demo"]
+    command += ["--host", HOST, "--port", str(port)]
+    if engine is not None:
+        command += ["--engine", engine]
+    # Its own session: a Ctrl-C reaches only us, and we stop it by its PID.
+    return subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=server_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def start_ticks(pid: int) -> int | None:
+    """The process's start time (clock ticks since boot): tells a reused PID apart."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return None if fields[0] == "Z" else int(fields[19])
+
+
+@dataclass(frozen=True)
+class Process:
+    """A process that is not our child (the engine): its PID and start time."""
+
+    pid: int
+    ticks: int
+
+    def alive(self) -> bool:
+        return start_ticks(self.pid) == self.ticks
+
+    def stop(self, timeout: float = 15.0) -> None:
+        for signum in (signal.SIGTERM, signal.SIGKILL):
+            if not self.alive():
+                return
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signum)
+            deadline = time.monotonic() + timeout
+            while self.alive() and time.monotonic() < deadline:
+                time.sleep(0.1)
+
+
+def children(pid: int) -> list[Process]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    found = [(int(child), start_ticks(int(child))) for child in text.split()]
+    return [Process(child, ticks) for child, ticks in found if ticks is not None]
+
+
+def announced_engine_pid(log_path: Path) -> int | None:
+    """The PID in serve's 'started the embedded engine, ... (PID n)' line, if any."""
+    match = re.search(r"started the embedded engine.*?PID (\d+)", read_log(log_path))
+    return int(match.group(1)) if match else None
+
+
+def stop_server(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM by PID (serve then stops its engine), SIGKILL if it does not go."""
+    if process.poll() is not None:
+        return
+    os.kill(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=20)
+
+
+def mem_available_mb() -> float | None:
+    try:
+        meminfo = Path("/proc/meminfo").read_text()
+    except OSError:
+        return None
+    match = re.search(r"^MemAvailable:\s+(\d+) kB", meminfo, re.MULTILINE)
+    return int(match.group(1)) / 1024 if match else None
+
+
+def rss_mb(pid: int) -> float | None:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
+    return int(match.group(1)) / 1024 if match else None
+
+
+def read_log(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def log_tail(path: Path, lines: int = 30) -> str:
+    return "\n".join(read_log(path).splitlines()[-lines:])
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    base_url: str
+    # Every child seen while it started: all are stopped at the end if still there.
+    seen: dict[int, Process] = field(default_factory=dict)
+    engine: Process | None = None
+
+    def note_children(self) -> None:
+        for child in children(self.process.pid):
+            self.seen.setdefault(child.pid, child)
+
+    def find_engine(self) -> Process | None:
+        """The server's child process: the one the server announced when it has several."""
+        current = children(self.process.pid)
+        if len(current) > 1:
+            announced = announced_engine_pid(self.log_path)
+            current = [c for c in current if c.pid == announced] or current
+        return current[0] if current else None
+
+    def stop(self) -> None:
+        self.note_children()
+        stop_server(self.process)
+        for child in self.seen.values():
+            child.stop()
+
+
+def get_status(url: str, timeout: float) -> int | None:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url, timeout=timeout) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+def wait_ready(server: Server, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        server.note_children()
+        if server.process.poll() is not None:
+            raise SystemExit(
+                f"error: the server exited with status {server.process.returncode}:\n"
+                + log_tail(server.log_path)
+            )
+        if get_status(f"{server.base_url}/readyz", timeout=2) == 200:
+            return
+        time.sleep(0.2)
+    raise SystemExit(
+        "error: /readyz did not answer 200 within the time budget:\n" + log_tail(server.log_path)
+    )
+
+
+# --------------------------------------------------------------------------- GraphQL
+
+
+def describe_error(status: int, body: Any) -> str | None:
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if errors:
+        first = errors[0] if isinstance(errors[0], dict) else {}
+        code = (first.get("extensions") or {}).get("code", "-")
+        path = ".".join(map(str, first.get("path") or [])) or "-"
+        return f"HTTP {status} {code} at {path}: {first.get('message')}"
+    if status != 200 or not isinstance(body, dict):
+        return f"HTTP {status}: {str(body)[:200]}"
+    return None
+
+
+def field_of(body: Any, name: str) -> dict[str, Any] | None:
+    data = body.get("data") if isinstance(body, dict) else None
+    value = data.get(name) if isinstance(data, dict) else None
+    return value if isinstance(value, dict) else None
+
+
+class GraphQL:
+    def __init__(self, session: aiohttp.ClientSession, url: str) -> None:
+        self.session = session
+        self.url = url
+
+    async def post(
+        self, document: str, variables: dict[str, Any], token: str | None = None
+    ) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        payload = {"query": document, "variables": variables}
+        async with self.session.post(self.url, json=payload, headers=headers) as response:
+            return response.status, await response.json(content_type=None)
+
+    async def call(
+        self, document: str, variables: dict[str, Any], name: str, token: str | None = None
+    ) -> dict[str, Any]:
+        """The field `name` of a request that must succeed (setup, not measured)."""
+        status, body = await self.post(document, variables, token)
+        value = field_of(body, name)
+        if (error := describe_error(status, body)) or value is None:
+            raise SystemExit(f"error: {name} failed: {error or body}")
+        return value
+
+
+# --------------------------------------------------------------------------- setup
+
+
+@dataclass(frozen=True)
+class Account:
+    user_id: str
+    token: str
+    points: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    admin: str
+    placers: list[Account]
+    pairs: list[tuple[Account, Account]]
+    products: list[str]
+
+
+async def log_in(client: GraphQL, email: str, password: str) -> Account:
+    token = (await client.call(LOG_IN, {"email": email, "password": password}, "logIn"))["token"]
+    viewer = await client.call(VIEWER, {}, "viewer", token)
+    return Account(viewer["id"], token, int(viewer["points"]))
+
+
+async def log_in_customers(client: GraphQL, password: str) -> list[Account]:
+    limit = asyncio.Semaphore(4)  # scrypt per logIn: a few at a time
+
+    async def one(n: int) -> Account:
+        async with limit:
+            return await log_in(client, f"customer{n}@example.com", password)
+
+    return list(await asyncio.gather(*(one(n) for n in range(1, DEMO_CUSTOMERS + 1))))
+
+
+def split_customers(
+    customers: list[Account],
+) -> tuple[list[Account], list[tuple[Account, Account]]]:
+    """Pairs for the transfers from the customers with points; the others place orders.
+
+    Kept apart, a transfer never contends with the points a COMPLETED order awards.
+    """
+    rich = [c for c in customers if c.points >= MIN_TRANSFER_POINTS]
+    senders = rich[: 2 * TRANSFER_PAIRS]
+    if len(senders) < 2:
+        raise SystemExit("error: fewer than two demo customers have points to transfer")
+    senders = senders[: len(senders) // 2 * 2]
+    pairs = list(zip(senders[0::2], senders[1::2], strict=True))
+    placers = [c for c in customers if c not in senders] or customers
+    return placers, pairs
+
+
+async def prepare(client: GraphQL, password: str) -> Plan:
+    admin = await log_in(client, ADMIN_EMAIL, password)
+    products = [f"soak-{n:02d}" for n in range(1, PRODUCTS + 1)]
+    for product_id in products:
+        created = await client.call(
+            CREATE_PRODUCT, {"id": product_id}, "createProduct", admin.token
+        )
+        if created.get("stock") is not None:
+            raise SystemExit(f"error: product {product_id} tracks stock: {created}")
+    placers, pairs = split_customers(await log_in_customers(client, password))
+    return Plan(admin.token, placers, pairs, products)
+
+
+# --------------------------------------------------------------------------- the soak
+
+
+@dataclass
+class Sample:
+    mutation: str
+    ms: float
+    error: str | None = None
+
+
+@dataclass
+class Report:
+    writes: int
+    elapsed_s: float
+    server_rss_mb: float | None
+    engine_rss_mb: float | None
+    window: dict[str, dict[str, float | int]]
+
+
+@dataclass
+class PlacedOrder:
+    order_id: str
+    status: str
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile; 0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * fraction // 1))
+    return ordered[min(len(ordered), int(rank)) - 1]
+
+
+def latency_stats(samples: list[Sample]) -> dict[str, dict[str, float | int]]:
+    stats: dict[str, dict[str, float | int]] = {}
+    for mutation in MUTATIONS:
+        ms = [s.ms for s in samples if s.mutation == mutation]
+        errors = sum(1 for s in samples if s.mutation == mutation and s.error)
+        stats[mutation] = {
+            "count": len(ms),
+            "errors": errors,
+            "p50_ms": round(percentile(ms, 0.50), 2),
+            "p99_ms": round(percentile(ms, 0.99), 2),
+        }
+    return stats
+
+
+class Soak:
+    """The mixed write stream: write i is placeOrder, transferPoints or
+    updateOrderStatus by i % 3, so every prefix places at least as many orders
+    as it moves, and each updateOrderStatus takes an order this run placed."""
+
+    def __init__(
+        self, client: GraphQL, plan: Plan, args: argparse.Namespace, server: Server
+    ) -> None:
+        self.client = client
+        self.plan = plan
+        self.args = args
+        self.server = server
+        self.indices: Iterator[int] = iter(range(args.writes))
+        self.orders: asyncio.Queue[PlacedOrder] = asyncio.Queue()
+        self.samples: list[Sample] = []
+        self.window: list[Sample] = []
+        self.reports: list[Report] = []
+        self.first_errors: dict[str, str] = {}
+        self.transitions: Counter[str] = Counter()
+        self.started = time.monotonic()
+        self.deadline = 0.0
+        self.stopped_by: str | None = None
+        self.begun = 0  # writes sent; more than recorded when the memory guard cut them off
+        self.workers: list[asyncio.Task[None]] = []
+
+    # ---- one write each
+
+    async def timed(
+        self, mutation: str, document: str, variables: dict[str, Any], token: str
+    ) -> tuple[Sample, dict[str, Any] | None]:
+        began = time.perf_counter()
+        try:
+            status, body = await self.client.post(document, variables, token)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            ms = (time.perf_counter() - began) * 1000
+            detail = str(exc) or f"no answer within {self.args.request_timeout:.0f} s"
+            return Sample(mutation, ms, f"{type(exc).__name__}: {detail}"), None
+        ms = (time.perf_counter() - began) * 1000
+        value = field_of(body, mutation)
+        error = describe_error(status, body)
+        if error is None and value is None:
+            error = f"no {mutation} in the answer: {str(body)[:200]}"
+        return Sample(mutation, ms, error), value
+
+    async def place_order(self, k: int) -> Sample:
+        placer = self.plan.placers[k % len(self.plan.placers)]
+        first = 3 * k % len(self.plan.products)
+        lines = [
+            {"productId": self.plan.products[(first + n) % len(self.plan.products)], "quantity": 1}
+            for n in range(3)
+        ]
+        sample, order = await self.timed("placeOrder", PLACE_ORDER, {"items": lines}, placer.token)
+        if sample.error is None and order is not None:
+            if order.get("status") != "PENDING" or not order.get("id"):
+                sample.error = f"placeOrder answered {order}"
+            else:
+                self.orders.put_nowait(PlacedOrder(order["id"], "PENDING"))
+        return sample
+
+    async def transfer(self, k: int) -> Sample:
+        pairs = self.plan.pairs
+        first, second = pairs[k % len(pairs)]
+        # Each pair sends one way, then (a round of pairs later) back: balances stay put.
+        sender, recipient = (first, second) if (k // len(pairs)) % 2 == 0 else (second, first)
+        variables = {"to": recipient.user_id}
+        sample, payload = await self.timed("transferPoints", TRANSFER, variables, sender.token)
+        if sample.error is None and payload is not None and payload.get("points") != 1:
+            sample.error = f"transferPoints answered {payload}"
+        return sample
+
+    async def next_order(self) -> PlacedOrder | None:
+        """The order that has waited longest for its next step; None past the timeout."""
+        wait = max(0.1, min(self.args.request_timeout, self.deadline - time.monotonic()))
+        try:
+            return await asyncio.wait_for(self.orders.get(), timeout=wait)
+        except TimeoutError:
+            return None
+
+    async def move_order(self) -> Sample:
+        order = await self.next_order()
+        if order is None:
+            return Sample("updateOrderStatus", 0.0, "no order of this run left to move")
+        target = NEXT_STATUS[order.status]
+        variables = {"id": order.order_id, "status": target}
+        sample, moved = await self.timed(
+            "updateOrderStatus", MOVE_ORDER, variables, self.plan.admin
+        )
+        if sample.error is None and moved is not None:
+            if moved.get("status") != target:
+                sample.error = f"updateOrderStatus to {target} answered {moved}"
+            else:
+                self.transitions[target] += 1
+                if target in NEXT_STATUS:
+                    self.orders.put_nowait(PlacedOrder(order.order_id, target))
+        return sample
+
+    async def write(self, i: int) -> Sample:
+        kind, k = i % 3, i // 3
+        if kind == 0:
+            return await self.place_order(k)
+        if kind == 1:
+            return await self.transfer(k)
+        return await self.move_order()
+
+    # ---- the stream
+
+    def record(self, sample: Sample) -> None:
+        self.samples.append(sample)
+        self.window.append(sample)
+        if sample.error and sample.mutation not in self.first_errors:
+            self.first_errors[sample.mutation] = sample.error
+            print(f"first error of {sample.mutation}: {sample.error}", flush=True)
+        if len(self.samples) % self.args.report_every == 0:
+            self.report()
+
+    def report(self) -> None:
+        engine = self.server.engine
+        report = Report(
+            writes=len(self.samples),
+            elapsed_s=round(time.monotonic() - self.started, 2),
+            server_rss_mb=rss_mb(self.server.process.pid),
+            engine_rss_mb=rss_mb(engine.pid) if engine else None,
+            window=latency_stats(self.window),
+        )
+        self.window = []
+        self.reports.append(report)
+        print_report(report)
+
+    async def worker(self) -> None:
+        for i in self.indices:  # shared: each write goes to one worker
+            if time.monotonic() > self.deadline:
+                self.stopped_by = self.stopped_by or f"--max-seconds {self.args.max_seconds:.0f}"
+                return
+            self.begun += 1
+            self.record(await self.write(i))
+
+    def memory_trouble(self) -> str | None:
+        """Why to stop at once: a process above --max-rss-mb, or the machine short of memory."""
+        processes = [("server", self.server.process.pid)]
+        if self.server.engine:
+            processes.append(("engine", self.server.engine.pid))
+        for name, pid in processes:
+            rss = rss_mb(pid)
+            if rss is not None and rss > self.args.max_rss_mb:
+                return f"{name} RSS {rss:.0f} MB is above --max-rss-mb {self.args.max_rss_mb}"
+        available = mem_available_mb()
+        if available is not None and available < MIN_AVAILABLE_MB:
+            return f"only {available:.0f} MB of memory left on this machine"
+        return None
+
+    async def guard(self) -> None:
+        """Cancels the writes in flight when memory runs out, before the machine does."""
+        while True:  # polls /proc: there is no event to wait for
+            if (reason := self.memory_trouble()) is not None:
+                break
+            await asyncio.sleep(GUARD_INTERVAL_S)
+        self.stopped_by = reason
+        print(f"stopping: {reason}; abandoning the writes in flight", flush=True)
+        for task in self.workers:
+            task.cancel()
+
+    async def run(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.started = time.monotonic()
+        guard = asyncio.create_task(self.guard())
+        try:
+            async with asyncio.TaskGroup() as group:
+                self.workers = [
+                    group.create_task(self.worker()) for _ in range(self.args.concurrency)
+                ]
+        finally:
+            guard.cancel()
+        if self.window:  # cut short, or --writes not a multiple of --report-every
+            self.report()
+
+
+# --------------------------------------------------------------------------- output
+
+
+def mb(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def print_report(report: Report) -> None:
+    latencies = "  ".join(
+        f"{name} {stats['p50_ms']:.1f}/{stats['p99_ms']:.1f}"
+        for name, stats in report.window.items()
+        if stats["count"]
+    )
+    print(
+        f"writes {report.writes:>6}  {report.elapsed_s:>7.1f} s  "
+        f"RSS server {mb(report.server_rss_mb):>7} MB  engine {mb(report.engine_rss_mb):>7} MB  "
+        f"p50/p99 ms: {latencies}",
+        flush=True,
+    )
+
+
+def growth(first: float | None, last: float | None) -> float | None:
+    if first is None or last is None or first <= 0:
+        return None
+    return (last - first) / first * 100
+
+
+def verdict(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("PASS" if ok else "MISS")
+
+
+def rss_growth(reports: list[Report]) -> dict[str, dict[str, Any]]:
+    """Per process: RSS at the first and at the last report, growth %, target met."""
+    if len(reports) < 2:
+        return {}
+    first, last = reports[0], reports[-1]
+    result: dict[str, dict[str, Any]] = {}
+    for name in ("server", "engine"):
+        before = getattr(first, f"{name}_rss_mb")
+        after = getattr(last, f"{name}_rss_mb")
+        percent = growth(before, after)
+        result[name] = {
+            "from_writes": first.writes,
+            "to_writes": last.writes,
+            "from_mb": None if before is None else round(before, 1),
+            "to_mb": None if after is None else round(after, 1),
+            "growth_percent": None if percent is None else round(percent, 2),
+            "pass": None if percent is None else percent < RSS_GROWTH_TARGET_PERCENT,
+        }
+    return result
+
+
+def print_latency_table(stats: dict[str, dict[str, Any]]) -> None:
+    print(f"{'mutation':<18} {'count':>6} {'errors':>6} {'p50 ms':>8} {'p99 ms':>8}  target")
+    print("-" * 66)
+    for name, row in stats.items():
+        ok = row["pass"]
+        print(
+            f"{name:<18} {row['count']:>6} {row['errors']:>6} {row['p50_ms']:>8.1f} "
+            f"{row['p99_ms']:>8.1f}  p50 < {P50_TARGET_MS:.0f} ms {verdict(ok)}"
+        )
+
+
+def print_rss_table(rss: dict[str, dict[str, Any]]) -> None:
+    if not rss:
+        print("RSS growth: n/a (fewer than two reports)")
+        return
+    any_row = next(iter(rss.values()))
+    before, after = f"at {any_row['from_writes']}", f"at {any_row['to_writes']}"
+    print()
+    print(f"{'RSS':<8} {before:>10} {after:>10} {'growth':>8}  target")
+    print("-" * 60)
+    for name, row in rss.items():
+        percent = row["growth_percent"]
+        shown = "-" if percent is None else f"{percent:+.1f}%"
+        print(
+            f"{name:<8} {mb(row['from_mb']) + ' MB':>10} {mb(row['to_mb']) + ' MB':>10} "
+            f"{shown:>8}  < {RSS_GROWTH_TARGET_PERCENT:.0f}% {verdict(row['pass'])}"
+        )
+
+
+def summarize(soak: Soak, wall_s: float) -> dict[str, Any]:
+    stats: dict[str, dict[str, Any]] = dict(latency_stats(soak.samples))
+    for row in stats.values():
+        row["pass"] = row["p50_ms"] < P50_TARGET_MS if row["count"] else None
+    return {
+        "writes_sent": len(soak.samples),
+        "writes_asked": soak.args.writes,
+        "writes_abandoned": soak.begun - len(soak.samples),
+        "stopped_by": soak.stopped_by,
+        "seconds": round(wall_s, 2),
+        "writes_per_second": round(len(soak.samples) / wall_s, 1) if wall_s > 0 else 0.0,
+        "errors": sum(1 for s in soak.samples if s.error),
+        "first_errors": dict(soak.first_errors),
+        "order_transitions": dict(soak.transitions),
+        "mutations": stats,
+        "rss": rss_growth(soak.reports),
+        "reports": [asdict(report) for report in soak.reports],
+    }
+
+
+def print_summary(summary: dict[str, Any], args: argparse.Namespace) -> None:
+    print()
+    print(
+        f"{summary['writes_sent']} of {summary['writes_asked']} writes in "
+        f"{summary['seconds']:.1f} s ({summary['writes_per_second']:.1f}/s), concurrency "
+        f"{args.concurrency}, {summary['errors']} failed"
+    )
+    if summary["stopped_by"]:
+        abandoned = summary["writes_abandoned"]
+        cut = f", {abandoned} in flight abandoned (not counted)" if abandoned else ""
+        print(f"note: stopped sending early: {summary['stopped_by']}{cut}")
+    moved = ", ".join(f"{n} to {s}" for s, n in summary["order_transitions"].items())
+    print(f"orders moved: {moved or 'none'}")
+    print()
+    print_latency_table(summary["mutations"])
+    print_rss_table(summary["rss"])
+    for mutation, error in summary["first_errors"].items():
+        print(f"first error of {mutation}: {error}")
+
+
+# --------------------------------------------------------------------------- main
+
+
+def open_server(engine: str | None) -> Server:
+    """Starts serve on a free port; the caller stops it (also when this raises)."""
+    port = free_port()
+    log_path = Path(tempfile.gettempdir()) / f"shopgraph-soak-server-{port}.log"
+    with log_path.open("w") as log:
+        process = start_server(port, engine, log)
+    return Server(process, log_path, f"http://{HOST}:{port}")
+
+
+def describe_start(server: Server, seconds: float) -> None:
+    announce = next(
+        (line for line in read_log(server.log_path).splitlines() if "embedded engine" in line),
+        "(no embedded engine announced)",
+    )
+    engine = server.engine
+    print(f"server PID {server.process.pid} ready at {server.base_url} in {seconds:.1f} s")
+    print(f"  {announce}")
+    print(f"  engine PID {engine.pid if engine else '-'}; server log {server.log_path}", flush=True)
+
+
+async def soak(args: argparse.Namespace, server: Server, deadline: float) -> Soak:
+    password = os.environ.get("SHOPGRAPH_DEMO_PASSWORD") or DEFAULT_DEMO_PASSWORD
+    connector = aiohttp.TCPConnector(limit=args.concurrency, limit_per_host=0)
+    timeout = aiohttp.ClientTimeout(total=args.request_timeout)
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=timeout, trust_env=False
+    ) as session:
+        client = GraphQL(session, f"{server.base_url}/graphql")
+        plan = await prepare(client, password)
+        print(
+            f"prepared {len(plan.products)} products without stock, {len(plan.placers)} "
+            f"customers placing orders, {len(plan.pairs)} transfer pairs\n",
+            flush=True,
+        )
+        runner = Soak(client, plan, args, server)
+        await runner.run(deadline)
+        return runner
+
+
+def print_header(args: argparse.Namespace) -> None:
+    print("shopgraph write soak")
+    print(f"  engine   {args.engine or 'server default'} (embedded, started by serve)")
+    print(
+        f"  load     {args.writes} writes, concurrency {args.concurrency}, report every "
+        f"{args.report_every}, budget {args.max_seconds:.0f} s"
+    )
+    print(
+        f"  python   {platform.python_implementation()} {platform.python_version()} on "
+        f"{platform.platform()}, {os.cpu_count()} CPUs"
+    )
+    print(f"  date     {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC", flush=True)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    began = time.monotonic()
+    deadline = began + args.max_seconds
+    print_header(args)
+    server = open_server(args.engine)
+    try:
+        wait_ready(server, deadline)
+        server.engine = server.find_engine()
+        describe_start(server, time.monotonic() - began)
+        runner = asyncio.run(soak(args, server, deadline))
+        summary = summarize(runner, time.monotonic() - runner.started)
+    finally:
+        server.stop()
+    summary["engine"] = args.engine or "default"
+    return summary
+
+
+def on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        summary = run(args)
+    except KeyboardInterrupt:
+        print("interrupted: stopped the server and its engine", file=sys.stderr)
+        return 130
+    print_summary(summary, args)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    return 1 if summary["errors"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
