@@ -53,7 +53,8 @@ $(STAMP): pyproject.toml requirements.lock
 	  echo "error: shopgraph needs Python $(PYTHON_VERSION); $(PYTHON) is Python $${found:-unknown}." \
 	    "Install python$(PYTHON_VERSION), or name it: make PYTHON=/path/to/python$(PYTHON_VERSION)" >&2; \
 	  exit 1; fi
-	rm -rf $(VENV)
+	@if [ -x $(VENV)/bin/python ] && [ "$(call version_of,$(VENV)/bin/python)" != "$(PYTHON_VERSION)" ]; then \
+	  echo "$(VENV) was made by another Python: making it again"; rm -rf $(VENV); fi
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -c requirements.lock -e '.[dev]'
 	@touch $@
