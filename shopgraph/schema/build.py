@@ -7,6 +7,7 @@ from typing import Any
 
 import strawberry
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -44,6 +45,13 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     introspection = [] if settings.introspection else [DisableIntrospection]
     # strawberry's own OpenTelemetry extension, on the global tracer provider.
     tracing = [OpenTelemetryExtension] if settings.tracing else []
+    # The depth and alias limiters each make a new validation rule class when
+    # constructed. The validation cache is keyed by the rules, so limiters made
+    # per request would make every request miss it: make their rules once.
+    limits = [
+        *QueryDepthLimiter(max_depth=max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules,
+    ]
     return ShopSchema(
         query=Query,
         mutation=Mutation,
@@ -53,8 +61,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
             # by maxsize inside strawberry).
             lambda: SafeParserCache(maxsize=256),
             lambda: ValidationCache(maxsize=256),
-            lambda: QueryDepthLimiter(max_depth=max_depth),
-            lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
+            lambda: AddValidationRules(limits),
             lambda: MaxTokensLimiter(max_token_count=max_tokens),
             *introspection,
             *tracing,
