@@ -73,3 +73,19 @@ async def test_limits_come_from_settings_and_introspection_can_be_off(start_api:
 async def test_introspection_answers_by_default(api: Api) -> None:
     body = await api.gql("{ __schema { queryType { name } } }")
     assert body["data"] == {"__schema": {"queryType": {"name": "Query"}}}
+
+
+async def test_a_document_seen_before_is_not_validated_again(api: Api) -> None:
+    """The limits must not defeat the validation cache: validation is most of a
+    small request's CPU."""
+    from strawberry.extensions.validation_cache import _get_validate_cache
+
+    cache = _get_validate_cache(256)
+    query = '{ product(id: "p-validated-once") { id name } }'
+    await api.gql(query)
+    before = cache.cache_info()
+    for _ in range(3):
+        assert (await api.gql(query))["data"] == {"product": None}
+    after = cache.cache_info()
+    assert after.hits - before.hits == 3
+    assert after.misses == before.misses
