@@ -16,7 +16,6 @@ import json
 import os
 import platform
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import aiohttp
+from serving import free_port, log_tail, stop_server
 
 from shopgraph.data.dynamo import Dynamo, open_client
 from shopgraph.data.seed import ADMIN_EMAIL, SeedOptions, customer_email, seed
@@ -256,12 +256,6 @@ def drop_table(settings: Settings, endpoint: str) -> None:
 # --------------------------------------------------------------------------- server
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def start_server(
     endpoint: str, port: int, env: dict[str, str], log: TextIO
 ) -> subprocess.Popen[bytes]:
@@ -277,21 +271,6 @@ def start_server(
         stderr=log,
         start_new_session=True,
     )
-
-
-def stop_server(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    os.kill(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait(timeout=15)
-
-
-def log_tail(path: Path, lines: int = 30) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
 def wait_ready(base_url: str, process: subprocess.Popen[bytes], timeout: float, log: Path) -> None:

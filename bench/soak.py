@@ -33,7 +33,6 @@ import os
 import platform
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -48,6 +47,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import aiohttp
+from serving import free_port, log_tail, read_log, stop_server
 
 ROOT = Path(__file__).resolve().parent.parent
 ENGINES = ("auto", "dynamodb-local", "moto")
@@ -143,12 +143,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 # --------------------------------------------------------------------------- processes
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
 def server_env() -> dict[str, str]:
     """This environment without an endpoint, so that serve starts its embedded engine.
 
@@ -229,18 +223,6 @@ def announced_engine_pid(log_path: Path) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def stop_server(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM by PID (serve then stops its engine), SIGKILL if it does not go."""
-    if process.poll() is not None:
-        return
-    os.kill(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait(timeout=20)
-
-
 def mem_available_mb() -> float | None:
     try:
         meminfo = Path("/proc/meminfo").read_text()
@@ -257,17 +239,6 @@ def rss_mb(pid: int) -> float | None:
         return None
     match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
     return int(match.group(1)) / 1024 if match else None
-
-
-def read_log(path: Path) -> str:
-    try:
-        return path.read_text(errors="replace")
-    except OSError:
-        return ""
-
-
-def log_tail(path: Path, lines: int = 30) -> str:
-    return "\n".join(read_log(path).splitlines()[-lines:])
 
 
 @dataclass

@@ -9,9 +9,8 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Coroutine, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 
@@ -69,14 +68,12 @@ async def _prepare(settings: Settings, args: argparse.Namespace, *, seed_demo: b
         print(f"seeded {written} items into {settings.table_name}")
 
 
-def _run(main: Coroutine[Any, Any, object]) -> int:
-    """Runs a command's coroutine; the errors a user can fix are one line and exit 2."""
-    try:
-        asyncio.run(main)
-    except (TableShapeError, EngineStartError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+def _embedded_engine(settings: Settings, args: argparse.Namespace) -> EngineProcess:
+    return start_embedded(args.engine or settings.embedded_engine, _data_dir(settings, args))
+
+
+def _data_dir(settings: Settings, args: argparse.Namespace) -> Path | None:
+    return args.data_dir or settings.data_dir
 
 
 def _port_taken(host: str, port: int) -> bool:
@@ -126,19 +123,13 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     engine: EngineProcess | None = None
     try:
         if settings.endpoint_url is None:
-            data_dir = args.data_dir or settings.data_dir
-            try:
-                engine = start_embedded(args.engine or settings.embedded_engine, data_dir)
-            except EngineStartError as exc:
-                print(f"error: {exc}", file=sys.stderr)
-                return 2
-            _announce(engine, data_dir)
+            engine = _embedded_engine(settings, args)
+            _announce(engine, _data_dir(settings, args))
             settings = settings.with_(endpoint_url=engine.endpoint_url)
         else:
             settings.warn_if_secret_is_random()
         seed_demo = args.seed_demo == "always" or (args.seed_demo == "embedded" and engine)
-        if (status := _run(_prepare(settings, args, seed_demo=bool(seed_demo)))) != 0:
-            return status
+        asyncio.run(_prepare(settings, args, seed_demo=bool(seed_demo)))
         print(f"GraphiQL: open http://{host}:{port}/graphql in a browser", flush=True)
         web.run_app(create_app(settings), host=host, port=port, print=None)
     finally:
@@ -157,29 +148,21 @@ def create_table(settings: Settings, args: argparse.Namespace) -> int:
             else f"table {settings.table_name} already exists with the expected shape"
         )
 
-    return _run(run())
+    asyncio.run(run())
+    return 0
 
 
 def seed_command(settings: Settings, args: argparse.Namespace) -> int:
-    return _run(_prepare(settings, args, seed_demo=True))
+    asyncio.run(_prepare(settings, args, seed_demo=True))
+    return 0
 
 
 def engine_command(settings: Settings, args: argparse.Namespace) -> int:
     """`engine install` fetches DynamoDB Local; `engine run` runs the embedded engine alone."""
     if args.action == "install":
-        try:
-            jar = dynamodb_local.install()
-        except EngineStartError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        print(f"DynamoDB Local: {jar}")
+        print(f"DynamoDB Local: {dynamodb_local.install()}")
         return 0
-    data_dir = args.data_dir or settings.data_dir
-    try:
-        engine = start_embedded(args.engine or settings.embedded_engine, data_dir)
-    except EngineStartError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    engine = _embedded_engine(settings, args)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -209,7 +192,8 @@ def stream_worker(settings: Settings, args: argparse.Namespace) -> int:
                 await stop.wait()
         print("stream worker stopped")
 
-    return _run(run())
+    asyncio.run(run())
+    return 0
 
 
 def export_schema(settings: Settings, args: argparse.Namespace) -> int:
@@ -293,6 +277,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     try:
         return commands[args.command](settings, args)
+    except (TableShapeError, EngineStartError) as exc:
+        # What a user can fix: one line, no traceback.
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         # Ctrl-C before the server ran (while an engine started or data loaded):
         # whatever was started has been stopped on the way out.
