@@ -17,10 +17,9 @@ from strawberry.extensions import (
 from strawberry.extensions.tracing import OpenTelemetryExtension
 from strawberry.schema.config import StrawberryConfig
 
-from shopgraph.schema.extensions import DynamoCost, ErrorCodes, SafeParserCache
+from shopgraph.schema.extensions import DynamoCost, ErrorCodes, RequestMetrics, SafeParserCache
 from shopgraph.schema.root import Mutation, Query, Subscription
 from shopgraph.schema.scalars import SCALAR_MAP
-from shopgraph.server.metrics import RequestMetrics
 from shopgraph.settings import Settings
 
 EXPORTED_SDL = Path(__file__).with_name("schema.graphql")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors, ParserCache, SchemaExtension
@@ -103,3 +104,33 @@ class ErrorCodes(MaskErrors):
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
         request_id = getattr(self.execution_context.context, "request_id", None)
         return [with_code(e, request_id) for e in errors]
+
+
+class MetricsSink(Protocol):
+    """Where RequestMetrics counts operations (the server's Prometheus metrics)."""
+
+    def operation_label(self, name: str | None) -> str: ...
+
+    def observe(self, operation: str, ok: bool, seconds: float, cost: Any) -> None: ...
+
+
+class RequestMetrics(SchemaExtension):
+    """Counts each operation into the server's Metrics, and leaves its name and
+    cost where the request log line picks them up."""
+
+    def on_operation(self) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        context = self.execution_context.context
+        metrics: MetricsSink | None = getattr(context, "metrics", None)
+        seconds = time.perf_counter() - started
+        result = self.execution_context.result
+        ok = not (result and result.errors)
+        db = getattr(context, "db", None)
+        cost = getattr(db, "cost", None)
+        name = self.execution_context.operation_name
+        if metrics is not None:
+            metrics.observe(metrics.operation_label(name), ok, seconds, cost)
+        summary = getattr(context, "summary", None)
+        if isinstance(summary, dict):
+            summary.update(operation=name, ok=ok, cost=cost.as_dict() if cost else None)

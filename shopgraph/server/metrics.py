@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import generate_latest
-from strawberry.extensions import SchemaExtension
 
 _OPERATION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 MAX_OPERATION_NAMES = 200  # operation names are client-chosen: bound the label values
@@ -79,25 +76,3 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
-
-
-class RequestMetrics(SchemaExtension):
-    """Counts each operation into the server's Metrics, and leaves its name and
-    cost where the request log line picks them up."""
-
-    def on_operation(self) -> Iterator[None]:
-        started = time.perf_counter()
-        yield
-        context = self.execution_context.context
-        metrics: Metrics | None = getattr(context, "metrics", None)
-        seconds = time.perf_counter() - started
-        result = self.execution_context.result
-        ok = not (result and result.errors)
-        db = getattr(context, "db", None)
-        cost = getattr(db, "cost", None)
-        name = self.execution_context.operation_name
-        if metrics is not None:
-            metrics.observe(metrics.operation_label(name), ok, seconds, cost)
-        summary = getattr(context, "summary", None)
-        if isinstance(summary, dict):
-            summary.update(operation=name, ok=ok, cost=cost.as_dict() if cost else None)
