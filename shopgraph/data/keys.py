@@ -12,7 +12,6 @@ import base64
 import binascii
 import re
 import string
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from shopgraph.errors import BadUserInput
@@ -213,7 +212,3 @@ class OrderRef:
     @property
     def key(self) -> dict[str, str]:
         return ORDER.key(user_id=self.user_id, created_at=self.created_at, number=self.number)
-
-    @classmethod
-    def of_item(cls, item: Mapping[str, object]) -> OrderRef:
-        return cls(str(item["userId"]), str(item["createdAt"]), str(item["number"]))

@@ -112,9 +112,6 @@ class Cancelled(Exception):
     def failed(self, index: int) -> bool:
         return index < len(self.reasons) and self.reasons[index].code == CONDITION_FAILED
 
-    def failed_indexes(self) -> list[int]:
-        return [i for i, r in enumerate(self.reasons) if r.code == CONDITION_FAILED]
-
 
 def _reasons(error: ClientError) -> list[Reason]:
     return [
