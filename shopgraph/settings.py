@@ -38,6 +38,12 @@ def _flag(env: dict[str, str], name: str, default: bool) -> bool:
     raise SystemExit(f"{name} must be on or off, got {raw!r}")
 
 
+def _list(env: dict[str, str], name: str, *, lower: bool = False) -> list[str]:
+    """A comma-separated setting's entries, trimmed, without empty ones."""
+    entries = (e.strip() for e in env.get(name, "").split(","))
+    return [e.lower() if lower else e for e in entries if e]
+
+
 @dataclass(frozen=True)
 class Settings:
     table_name: str = "shopgraph"
@@ -87,58 +93,60 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        """Settings from the environment; each default is the field's own, above."""
         env = dict(os.environ if env is None else env)
+        d = cls()
         secret_text = env.get("SHOPGRAPH_SECRET")
-        secret = secret_text.encode() if secret_text else secrets.token_bytes(32)
-        engine = (env.get("SHOPGRAPH_EMBEDDED_ENGINE") or "auto").strip().lower()
+        engine = (env.get("SHOPGRAPH_EMBEDDED_ENGINE") or d.embedded_engine).strip().lower()
         if engine not in EMBEDDED_ENGINES:
             raise SystemExit(
                 f"SHOPGRAPH_EMBEDDED_ENGINE must be one of {', '.join(EMBEDDED_ENGINES)}, "
                 f"got {engine!r}"
             )
-        admins = frozenset(
-            e.strip().lower() for e in env.get("SHOPGRAPH_ADMIN_EMAILS", "").split(",") if e.strip()
-        )
+
+        def price(name: str, default: Decimal) -> Decimal:
+            raw = env.get(name)
+            return Decimal(raw) / 1_000_000 if raw else default
+
+        def path(name: str) -> Path | None:
+            return Path(env[name]).expanduser() if env.get(name) else None
+
         return cls(
-            table_name=env.get("SHOPGRAPH_TABLE") or "shopgraph",
+            table_name=env.get("SHOPGRAPH_TABLE") or d.table_name,
             endpoint_url=env.get("AWS_ENDPOINT_URL_DYNAMODB")
             or env.get("AWS_ENDPOINT_URL")
             or None,
             embedded_engine=engine,
-            data_dir=Path(env["SHOPGRAPH_DATA_DIR"]).expanduser()
-            if env.get("SHOPGRAPH_DATA_DIR")
-            else None,
-            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
-            host=env.get("HOST") or "127.0.0.1",
-            port=_int(env, "PORT", 8000, minimum=0),
-            admin_emails=admins,
-            session_ttl_seconds=_int(env, "SHOPGRAPH_SESSION_TTL_SECONDS", 86400),
-            secret=secret,
+            data_dir=path("SHOPGRAPH_DATA_DIR"),
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or d.region,
+            host=env.get("HOST") or d.host,
+            port=_int(env, "PORT", d.port, minimum=0),
+            admin_emails=frozenset(_list(env, "SHOPGRAPH_ADMIN_EMAILS", lower=True)),
+            session_ttl_seconds=_int(env, "SHOPGRAPH_SESSION_TTL_SECONDS", d.session_ttl_seconds),
+            secret=secret_text.encode() if secret_text else d.secret,
             secret_configured=bool(secret_text),
-            status_shards=_int(env, "SHOPGRAPH_STATUS_SHARDS", 4),
-            view_shards=_int(env, "SHOPGRAPH_VIEW_SHARDS", 10),
-            demo_password=env.get("SHOPGRAPH_DEMO_PASSWORD") or "shopgraph-demo",
-            read_unit_price=Decimal(env.get("SHOPGRAPH_READ_UNIT_PRICE_PER_MILLION") or "0.25")
-            / 1_000_000,
-            write_unit_price=Decimal(env.get("SHOPGRAPH_WRITE_UNIT_PRICE_PER_MILLION") or "1.25")
-            / 1_000_000,
+            status_shards=_int(env, "SHOPGRAPH_STATUS_SHARDS", d.status_shards),
+            view_shards=_int(env, "SHOPGRAPH_VIEW_SHARDS", d.view_shards),
+            demo_password=env.get("SHOPGRAPH_DEMO_PASSWORD") or d.demo_password,
+            read_unit_price=price("SHOPGRAPH_READ_UNIT_PRICE_PER_MILLION", d.read_unit_price),
+            write_unit_price=price("SHOPGRAPH_WRITE_UNIT_PRICE_PER_MILLION", d.write_unit_price),
             streams_endpoint_url=env.get("AWS_ENDPOINT_URL_DYNAMODB_STREAMS") or None,
-            stream_consumer=_flag(env, "SHOPGRAPH_STREAM_CONSUMER", True),
-            subscriber_queue=_int(env, "SHOPGRAPH_SUBSCRIBER_QUEUE", 100),
-            max_depth=_int(env, "SHOPGRAPH_MAX_DEPTH", 12),
-            max_aliases=_int(env, "SHOPGRAPH_MAX_ALIASES", 30),
-            max_tokens=_int(env, "SHOPGRAPH_MAX_TOKENS", 5000),
-            introspection=_flag(env, "SHOPGRAPH_INTROSPECTION", True),
-            persisted_queries=_int(env, "SHOPGRAPH_PERSISTED_QUERIES", 1000),
-            graphiql_assets=Path(env["SHOPGRAPH_GRAPHIQL_ASSETS"])
-            if env.get("SHOPGRAPH_GRAPHIQL_ASSETS")
-            else None,
-            tracing=_flag(env, "SHOPGRAPH_TRACING", False),
-            cors_origins=tuple(
-                o.strip() for o in env.get("SHOPGRAPH_CORS_ORIGINS", "").split(",") if o.strip()
+            stream_consumer=_flag(env, "SHOPGRAPH_STREAM_CONSUMER", d.stream_consumer),
+            subscriber_queue=_int(env, "SHOPGRAPH_SUBSCRIBER_QUEUE", d.subscriber_queue),
+            max_depth=_int(env, "SHOPGRAPH_MAX_DEPTH", d.max_depth),
+            max_aliases=_int(env, "SHOPGRAPH_MAX_ALIASES", d.max_aliases),
+            max_tokens=_int(env, "SHOPGRAPH_MAX_TOKENS", d.max_tokens),
+            introspection=_flag(env, "SHOPGRAPH_INTROSPECTION", d.introspection),
+            persisted_queries=_int(env, "SHOPGRAPH_PERSISTED_QUERIES", d.persisted_queries),
+            graphiql_assets=path("SHOPGRAPH_GRAPHIQL_ASSETS"),
+            tracing=_flag(env, "SHOPGRAPH_TRACING", d.tracing),
+            cors_origins=tuple(_list(env, "SHOPGRAPH_CORS_ORIGINS")),
+            max_pool_connections=_int(
+                env, "SHOPGRAPH_MAX_POOL_CONNECTIONS", d.max_pool_connections
             ),
-            max_pool_connections=_int(env, "SHOPGRAPH_MAX_POOL_CONNECTIONS", 64),
-            dynamodb_max_attempts=_int(env, "SHOPGRAPH_DYNAMODB_MAX_ATTEMPTS", 5),
+            dynamodb_max_attempts=_int(
+                env, "SHOPGRAPH_DYNAMODB_MAX_ATTEMPTS", d.dynamodb_max_attempts
+            ),
         )
 
     def warn_if_secret_is_random(self) -> None:
