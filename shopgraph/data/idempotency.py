@@ -65,7 +65,7 @@ class IdempotencyRecord:
         return cls(user_id, key, operation, request, result, int(time.time()) + TTL_SECONDS)
 
     def condition(self) -> dict[str, Any]:
-        """The put condition, for a TransactionBuilder.put."""
+        """The put condition, for a Transaction.put."""
         return {
             "condition": NEW_OR_EXPIRED,
             "names": {"#ttl": TTL_ATTRIBUTE},

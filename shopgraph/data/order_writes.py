@@ -14,7 +14,7 @@ from shopgraph.data.codec import from_attributes, key_attributes, to_attribute
 from shopgraph.data.dynamo import Dynamo
 from shopgraph.data.entities import Order, OrderFlag, OrderLine, OrderStatus, Product
 from shopgraph.data.idempotency import IdempotencyRecord
-from shopgraph.data.transactions import TransactionBuilder, transact
+from shopgraph.data.transactions import Transaction, transact
 from shopgraph.errors import NotFound
 
 _NUMBER_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford: no I, L, O, U
@@ -25,105 +25,109 @@ def new_order_number() -> str:
     return "".join(secrets.choice(_NUMBER_ALPHABET) for _ in range(10))
 
 
-def place_order_items(
+def product_step(product_id: str) -> str:
+    return f"product {product_id}"
+
+
+def line_step(product_id: str) -> str:
+    return f"line {product_id}"
+
+
+def restock_step(product_id: str) -> str:
+    return f"restock {product_id}"
+
+
+def place_order_transaction(
     db: Dynamo,
     order: Order,
     lines: list[OrderLine],
     products: dict[str, Product],
     shards: int,
     record: IdempotencyRecord | None,
-) -> list[dict[str, Any]]:
-    """The order, its lines, one condition per product, and the idempotency record.
-
-    Index 0 is the order, 1..n the lines, n+1..2n the products in line order,
-    and the record last.
-    """
-    tx = TransactionBuilder(db.table_name)
-    items = [tx.put(order.to_item(shards), "attribute_not_exists(PK)")]
-    items += [tx.put(line.to_item()) for line in lines]
+) -> Transaction:
+    """Steps: "order", a line_step and a product_step per line, and "idempotency"."""
+    tx = Transaction(db.table_name)
+    tx.put("order", order.to_item(shards), "attribute_not_exists(PK)")
+    for line in lines:
+        tx.put(line_step(line.product_id), line.to_item())
     for line in lines:
         product = products[line.product_id]
         key = keys.PRODUCT.key(product_id=product.id)
-        values = {":price": product.price, ":q": line.quantity}
         # The price the order charges is the price at commit; a product that
         # changed meanwhile fails here and the order is priced again.
         if product.stock is None:
-            items.append(
-                tx.check(
-                    key,
-                    "attribute_exists(PK) AND price = :price AND attribute_not_exists(stock)",
-                    values={":price": product.price},
-                )
+            tx.check(
+                product_step(product.id),
+                key,
+                "attribute_exists(PK) AND price = :price AND attribute_not_exists(stock)",
+                values={":price": product.price},
             )
         else:
-            items.append(
-                tx.update(
-                    key,
-                    "SET stock = stock - :q",
-                    "attribute_exists(PK) AND price = :price AND stock >= :q",
-                    values=values,
-                )
+            tx.update(
+                product_step(product.id),
+                key,
+                "SET stock = stock - :q",
+                "attribute_exists(PK) AND price = :price AND stock >= :q",
+                values={":price": product.price, ":q": line.quantity},
             )
     if record is not None:
-        items.append(tx.put(record.to_item(), **record.condition()))
-    return items
+        tx.put("idempotency", record.to_item(), **record.condition())
+    return tx
 
 
-def status_change_items(
+def status_change_transaction(
     db: Dynamo,
     order: Order,
     new_status: OrderStatus,
     updated_at: str,
     shards: int,
     restock: list[tuple[str, int]],
-) -> list[dict[str, Any]]:
-    """Index 0 moves the order (conditioned on the status it was read in);
-    then the owner's points on COMPLETED, or the stock put back on CANCELLED."""
-    tx = TransactionBuilder(db.table_name)
+) -> Transaction:
+    """Steps: "order" (conditioned on the status it was read in); then "points"
+    for the owner on COMPLETED, or a restock_step per product on CANCELLED."""
+    tx = Transaction(db.table_name)
     moved = replace(order, status=new_status, updated_at=updated_at).to_item(shards)
-    items = [
-        tx.update(
-            order.ref.key,
-            "SET #status = :new, GSI1PK = :gsi1pk, updatedAt = :now",
-            "#status = :old",
-            names={"#status": "status"},
-            values={
-                ":new": new_status.value,
-                ":old": order.status.value,
-                ":gsi1pk": moved["GSI1PK"],
-                ":now": updated_at,
-            },
-        )
-    ]
+    tx.update(
+        "order",
+        order.ref.key,
+        "SET #status = :new, GSI1PK = :gsi1pk, updatedAt = :now",
+        "#status = :old",
+        names={"#status": "status"},
+        values={
+            ":new": new_status.value,
+            ":old": order.status.value,
+            ":gsi1pk": moved["GSI1PK"],
+            ":now": updated_at,
+        },
+    )
     if new_status is OrderStatus.COMPLETED:
-        items.append(
-            tx.update(
-                keys.USER.key(user_id=order.user_id),
-                "ADD points :points",
-                "attribute_exists(PK)",
-                values={":points": int(order.total)},  # floor: totals are never negative
-            )
+        tx.update(
+            "points",
+            keys.USER.key(user_id=order.user_id),
+            "ADD points :points",
+            "attribute_exists(PK)",
+            values={":points": int(order.total)},  # floor: totals are never negative
         )
     for product_id, quantity in restock:
-        items.append(
-            tx.update(
-                keys.PRODUCT.key(product_id=product_id),
-                "SET stock = stock + :q",
-                "attribute_exists(stock)",
-                values={":q": quantity},
-            )
+        tx.update(
+            restock_step(product_id),
+            keys.PRODUCT.key(product_id=product_id),
+            "SET stock = stock + :q",
+            "attribute_exists(stock)",
+            values={":q": quantity},
         )
-    return items
+    return tx
 
 
 async def delete_order(db: Dynamo, order: Order, lines: list[OrderLine]) -> None:
-    tx = TransactionBuilder(db.table_name)
-    items = [tx.delete(order.ref.key, "attribute_exists(PK)")]
-    items += [
-        tx.delete(keys.ORDER_LINE.key(number=line.order_number, product_id=line.product_id))
-        for line in lines
-    ]
-    await transact(db, items)
+    tx = Transaction(db.table_name)
+    tx.delete("order", order.ref.key, "attribute_exists(PK)")
+    for line in lines:
+        tx.delete(
+            line_step(line.product_id),
+            keys.ORDER_LINE.key(number=line.order_number, product_id=line.product_id),
+        )
+    await transact(db, tx)
 
 
 async def set_flag(db: Dynamo, ref: keys.OrderRef, flag: OrderFlag | None) -> Order:

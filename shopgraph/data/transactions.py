@@ -1,9 +1,9 @@
 """TransactWriteItems: building the items, retrying conflicts, reading why it failed.
 
-Every multi-item change is one transaction. When DynamoDB cancels one, the
-reasons come back item by item; `Cancelled` keeps them (with the item as it was,
-where a condition failed) so each caller can turn the failing item into the
-matching domain error.
+Every multi-item change is one transaction, built as named steps. When
+DynamoDB cancels one, the reasons come back item by item; `Cancelled` keeps
+them by step name (with the item as it was, where a condition failed) so each
+caller can turn the failing step into the matching domain error.
 """
 
 from __future__ import annotations
@@ -46,54 +46,73 @@ def _with_expressions(
     return body
 
 
-@dataclass
-class TransactionBuilder:
-    table_name: str
+class Transaction:
+    """The steps of one TransactWriteItems, each under a name of its own.
+
+    DynamoDB answers a cancellation with one reason per item, by position;
+    naming the steps lets a caller ask `cancelled.failed("sender")` instead of
+    counting, so adding a step never shifts what another step's failure means.
+    """
+
+    def __init__(self, table_name: str) -> None:
+        self.table_name = table_name
+        self.names: list[str] = []
+        self.items: list[dict[str, Any]] = []
+
+    def _add(self, name: str, action: str, body: dict[str, Any]) -> None:
+        if name in self.names:
+            raise ValueError(f"a transaction step named {name!r} is there already")
+        self.names.append(name)
+        self.items.append({action: body})
 
     def put(
         self,
+        name: str,
         item: Mapping[str, Any],
         condition: str | None = None,
         names: Mapping[str, str] | None = None,
         values: Mapping[str, Any] | None = None,
-    ) -> dict[str, Any]:
+    ) -> None:
         body = {"TableName": self.table_name, "Item": to_attributes(item)}
-        return {"Put": _with_expressions(body, condition, names, values)}
+        self._add(name, "Put", _with_expressions(body, condition, names, values))
 
     def update(
         self,
+        name: str,
         key: Mapping[str, str],
         expression: str,
         condition: str | None = None,
         names: Mapping[str, str] | None = None,
         values: Mapping[str, Any] | None = None,
-    ) -> dict[str, Any]:
+    ) -> None:
         body = {
             "TableName": self.table_name,
             "Key": key_attributes(key),
             "UpdateExpression": expression,
         }
-        return {"Update": _with_expressions(body, condition, names, values)}
+        self._add(name, "Update", _with_expressions(body, condition, names, values))
 
     def delete(
         self,
+        name: str,
         key: Mapping[str, str],
         condition: str | None = None,
         names: Mapping[str, str] | None = None,
         values: Mapping[str, Any] | None = None,
-    ) -> dict[str, Any]:
+    ) -> None:
         body = {"TableName": self.table_name, "Key": key_attributes(key)}
-        return {"Delete": _with_expressions(body, condition, names, values)}
+        self._add(name, "Delete", _with_expressions(body, condition, names, values))
 
     def check(
         self,
+        name: str,
         key: Mapping[str, str],
         condition: str,
         names: Mapping[str, str] | None = None,
         values: Mapping[str, Any] | None = None,
-    ) -> dict[str, Any]:
+    ) -> None:
         body = {"TableName": self.table_name, "Key": key_attributes(key)}
-        return {"ConditionCheck": _with_expressions(body, condition, names, values)}
+        self._add(name, "ConditionCheck", _with_expressions(body, condition, names, values))
 
 
 @dataclass(frozen=True)
@@ -103,14 +122,21 @@ class Reason:
 
 
 class Cancelled(Exception):
-    """A transaction DynamoDB cancelled for a reason other than a conflict."""
+    """A transaction DynamoDB cancelled for a reason other than a conflict,
+    with the reason of each step by the step's name."""
 
-    def __init__(self, reasons: list[Reason]) -> None:
-        super().__init__(", ".join(r.code for r in reasons))
+    def __init__(self, reasons: dict[str, Reason]) -> None:
+        super().__init__(", ".join(f"{n}: {r.code}" for n, r in reasons.items()))
         self.reasons = reasons
 
-    def failed(self, index: int) -> bool:
-        return index < len(self.reasons) and self.reasons[index].code == CONDITION_FAILED
+    def failed(self, step: str) -> bool:
+        """Whether the step's condition failed."""
+        reason = self.reasons.get(step)
+        return reason is not None and reason.code == CONDITION_FAILED
+
+    def old_item(self, step: str) -> Item | None:
+        """The item as it was where the step's condition failed (ALL_OLD)."""
+        return self.reasons[step].old_item if self.failed(step) else None
 
 
 def _reasons(error: ClientError) -> list[Reason]:
@@ -120,8 +146,8 @@ def _reasons(error: ClientError) -> list[Reason]:
     ]
 
 
-async def transact(db: Dynamo, items: list[dict[str, Any]], attempts: int = MAX_ATTEMPTS) -> None:
-    """Writes all items or none.
+async def transact(db: Dynamo, tx: Transaction, attempts: int = MAX_ATTEMPTS) -> None:
+    """Writes all of tx's steps or none.
 
     A conflict with another transaction is tried again, a bounded number of
     times with backoff, then CONFLICT. Each attempt carries a ClientRequestToken,
@@ -130,7 +156,7 @@ async def transact(db: Dynamo, items: list[dict[str, Any]], attempts: int = MAX_
     reasons: list[Reason] = []
     for attempt in range(attempts):
         try:
-            await db.transact_write(items, token=str(uuid.uuid4()))
+            await db.transact_write(tx.items, token=str(uuid.uuid4()))
             return
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code")
@@ -143,7 +169,7 @@ async def transact(db: Dynamo, items: list[dict[str, Any]], attempts: int = MAX_
         if any(r.code == CONDITION_FAILED for r in reasons) or not any(
             r.code in _TRANSIENT for r in reasons
         ):
-            raise Cancelled(reasons)
+            raise Cancelled(dict(zip(tx.names, reasons, strict=False)))
         await asyncio.sleep(backoff_delay(attempt))
     if any(r.code.startswith(("Throttling", "ProvisionedThroughput")) for r in reasons):
         raise Throttled("The store is busy; retry shortly.")

@@ -112,14 +112,13 @@ async def place_order(
             record = idempotency.IdempotencyRecord.new(
                 viewer.id, idempotency_key, PLACE_ORDER, request, {"orderId": order.id}
             )
-        items = order_writes.place_order_items(
+        tx = order_writes.place_order_transaction(
             ctx.db, order, order_lines_, products, ctx.settings.status_shards, record
         )
         try:
-            await transact(ctx.db, items)
+            await transact(ctx.db, tx)
         except Cancelled as cancelled:
-            first_product = 1 + len(order_lines_)
-            if record is not None and cancelled.failed(len(items) - 1):
+            if record is not None and cancelled.failed("idempotency"):
                 # The same key won a concurrent race: answer with its order.
                 existing = await idempotency.find(
                     ctx.db, viewer.id, idempotency_key or "", PLACE_ORDER
@@ -128,14 +127,10 @@ async def place_order(
                     idempotency.check_same_request(existing, request)
                     return await _order_of_record(ctx, existing)
             short = []
-            for n, line in enumerate(order_lines_):
-                reason = (
-                    cancelled.reasons[first_product + n]
-                    if cancelled.failed(first_product + n)
-                    else None
-                )
-                old = reason.old_item if reason else None
-                if reason and old is None:
+            for line in order_lines_:
+                step = order_writes.product_step(line.product_id)
+                old = cancelled.old_item(step)
+                if cancelled.failed(step) and old is None:
                     raise BadUserInput("Unknown products", productIds=[line.product_id]) from None
                 if old and old.get("stock") is not None and int(old["stock"]) < line.quantity:
                     short.append(line.product_id)
@@ -173,14 +168,14 @@ async def update_status(ctx: RequestContext, order_id: str, status: OrderStatus)
                 (line.product_id, line.quantity) for line in lines if line.product_id in tracked
             ]
         updated_at = now_iso()
-        items = order_writes.status_change_items(
+        tx = order_writes.status_change_transaction(
             ctx.db, order, status, updated_at, ctx.settings.status_shards, restock
         )
         try:
-            await transact(ctx.db, items)
+            await transact(ctx.db, tx)
         except Cancelled as cancelled:
-            if cancelled.failed(0):
-                current = cancelled.reasons[0].old_item
+            if cancelled.failed("order"):
+                current = cancelled.old_item("order")
                 now = OrderStatus(current["status"]) if current else None
                 if now is None:
                     raise NotFound("No such order") from None

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from shopgraph.data import idempotency, keys
 from shopgraph.data.entities import User
-from shopgraph.data.transactions import Cancelled, TransactionBuilder, transact
+from shopgraph.data.transactions import Cancelled, Transaction, transact
 from shopgraph.errors import BadUserInput, InsufficientPoints, NotFound
 from shopgraph.resolvers import auth
 from shopgraph.resolvers.context import RequestContext
@@ -56,36 +56,36 @@ async def transfer_points(
             viewer.id, idempotency_key, TRANSFER_POINTS, request, {"points": points}
         )
 
-    tx = TransactionBuilder(ctx.db.table_name)
-    items = [
-        tx.update(
-            keys.USER.key(user_id=viewer.id),
-            "SET points = points - :n",
-            "attribute_exists(PK) AND points >= :n",
-            values={":n": points},
-        ),
-        tx.update(
-            keys.USER.key(user_id=to_user_id),
-            "ADD points :n",
-            "attribute_exists(PK) AND entityType = :user",
-            values={":n": points, ":user": keys.USER.entity},
-        ),
-    ]
+    tx = Transaction(ctx.db.table_name)
+    tx.update(
+        "sender",
+        keys.USER.key(user_id=viewer.id),
+        "SET points = points - :n",
+        "attribute_exists(PK) AND points >= :n",
+        values={":n": points},
+    )
+    tx.update(
+        "recipient",
+        keys.USER.key(user_id=to_user_id),
+        "ADD points :n",
+        "attribute_exists(PK) AND entityType = :user",
+        values={":n": points, ":user": keys.USER.entity},
+    )
     if record is not None:
-        items.append(tx.put(record.to_item(), **record.condition()))
+        tx.put("idempotency", record.to_item(), **record.condition())
     try:
-        await transact(ctx.db, items)
+        await transact(ctx.db, tx)
     except Cancelled as cancelled:
         # The same key won a concurrent race: answer with its result, even where
         # that first transfer is what left too few points for this attempt.
-        if record is not None and cancelled.failed(2):
+        if record is not None and cancelled.failed("idempotency"):
             existing = await idempotency.find(ctx.db, viewer.id, record.key, TRANSFER_POINTS)
             if existing is not None:
                 idempotency.check_same_request(existing, request)
                 return await _users(ctx, viewer.id, to_user_id, existing.result["points"])
-        if cancelled.failed(1):
+        if cancelled.failed("recipient"):
             raise NotFound("No such recipient") from None
-        if cancelled.failed(0):
+        if cancelled.failed("sender"):
             raise InsufficientPoints("Not enough points") from None
         raise
     return await _users(ctx, viewer.id, to_user_id, points)

@@ -12,7 +12,7 @@ import time
 from shopgraph.data import keys
 from shopgraph.data.dynamo import Dynamo
 from shopgraph.data.table import TTL_ATTRIBUTE
-from shopgraph.data.transactions import Cancelled, TransactionBuilder, transact
+from shopgraph.data.transactions import Cancelled, Transaction, transact
 from shopgraph.stream.records import StatusChange
 
 CONSUMER = "sales-stats"
@@ -24,31 +24,30 @@ async def apply_completion(db: Dynamo, change: StatusChange) -> bool:
     if not change.completes_order:
         return False
     day = change.changed_at[:10]
-    tx = TransactionBuilder(db.table_name)
+    tx = Transaction(db.table_name)
     marker = {
         **keys.APPLIED_EVENT.key(event_id=change.event_id, consumer=CONSUMER),
         "entityType": keys.APPLIED_EVENT.entity,
         "orderNumber": change.order.number,
         TTL_ATTRIBUTE: int(time.time()) + MARKER_TTL_SECONDS,
     }
-    items = [
-        tx.put(marker, "attribute_not_exists(PK)"),
-        tx.update(
-            keys.SALES_STATS.key(day=day),
-            "ADD completedOrders :one, revenue :total SET entityType = :type, #day = :day",
-            names={"#day": "day"},
-            values={
-                ":one": 1,
-                ":total": change.order.total,
-                ":type": keys.SALES_STATS.entity,
-                ":day": day,
-            },
-        ),
-    ]
+    tx.put("marker", marker, "attribute_not_exists(PK)")
+    tx.update(
+        "stats",
+        keys.SALES_STATS.key(day=day),
+        "ADD completedOrders :one, revenue :total SET entityType = :type, #day = :day",
+        names={"#day": "day"},
+        values={
+            ":one": 1,
+            ":total": change.order.total,
+            ":type": keys.SALES_STATS.entity,
+            ":day": day,
+        },
+    )
     try:
-        await transact(db, items)
+        await transact(db, tx)
     except Cancelled as cancelled:
-        if cancelled.failed(0):
+        if cancelled.failed("marker"):
             return False
         raise
     return True
