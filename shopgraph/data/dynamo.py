@@ -12,7 +12,7 @@ import asyncio
 import logging
 import os
 import random
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -26,7 +26,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from shopgraph.data.codec import Item, from_attributes, key_attributes
+from shopgraph.data.codec import Item, from_attributes, key_attributes, to_attribute, to_attributes
 from shopgraph.data.cost import CostRecorder, transactional_write_units
 from shopgraph.errors import Throttled, Unavailable
 from shopgraph.settings import Settings
@@ -84,6 +84,26 @@ async def open_client(
         **credentials,
     ) as client:
         yield client
+
+
+class ConditionFailed(Exception):
+    """A put, update or delete whose condition did not hold: nothing was written."""
+
+
+def expression_params(
+    condition: str | None,
+    names: Mapping[str, str] | None,
+    values: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """A write's condition, attribute names and (plain Python) values, as DynamoDB takes them."""
+    params: dict[str, Any] = {}
+    if condition:
+        params["ConditionExpression"] = condition
+    if names:
+        params["ExpressionAttributeNames"] = dict(names)
+    if values:
+        params["ExpressionAttributeValues"] = {k: to_attribute(v) for k, v in values.items()}
+    return params
 
 
 def _snake(operation: str) -> str:
@@ -158,6 +178,59 @@ class Dynamo:
         )
         item = response.get("Item")
         return from_attributes(item) if item else None
+
+    async def put(
+        self,
+        item: Mapping[str, Any],
+        *,
+        condition: str | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+    ) -> None:
+        await self._write(
+            "PutItem", Item=to_attributes(item), **expression_params(condition, names, values)
+        )
+
+    async def update(
+        self,
+        key: Mapping[str, str],
+        expression: str,
+        *,
+        condition: str | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+        return_new: bool = False,
+    ) -> Item | None:
+        """Updates one item; with return_new, answers the item as it is after."""
+        response = await self._write(
+            "UpdateItem",
+            Key=key_attributes(key),
+            UpdateExpression=expression,
+            **expression_params(condition, names, values),
+            **({"ReturnValues": "ALL_NEW"} if return_new else {}),
+        )
+        attributes = response.get("Attributes")
+        return from_attributes(attributes) if attributes else None
+
+    async def delete(
+        self,
+        key: Mapping[str, str],
+        *,
+        condition: str | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+    ) -> None:
+        await self._write(
+            "DeleteItem", Key=key_attributes(key), **expression_params(condition, names, values)
+        )
+
+    async def _write(self, operation: str, **params: Any) -> dict[str, Any]:
+        try:
+            return await self.call(operation, TableName=self.table_name, **params)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                raise ConditionFailed(operation) from exc
+            raise
 
     async def query(self, **params: Any) -> dict[str, Any]:
         return await self.call("Query", TableName=self.table_name, **params)

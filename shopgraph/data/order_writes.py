@@ -7,11 +7,8 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from shopgraph.data import keys
-from shopgraph.data.codec import from_attributes, key_attributes, to_attribute
-from shopgraph.data.dynamo import Dynamo
+from shopgraph.data.dynamo import ConditionFailed, Dynamo
 from shopgraph.data.entities import Order, OrderFlag, OrderLine, OrderStatus, Product
 from shopgraph.data.idempotency import IdempotencyRecord
 from shopgraph.data.transactions import Transaction, transact
@@ -148,20 +145,13 @@ async def set_flag(db: Dynamo, ref: keys.OrderRef, flag: OrderFlag | None) -> Or
     else:
         expression = "REMOVE GSI2PK, GSI2SK, flagReason, flaggedAt"
     try:
-        response = await db.call(
-            "UpdateItem",
-            TableName=db.table_name,
-            Key=key_attributes(ref.key),
-            UpdateExpression=expression,
-            ConditionExpression=_IS_ORDER,
-            ExpressionAttributeValues={k: to_attribute(v) for k, v in values.items()},
-            ReturnValues="ALL_NEW",
+        updated = await db.update(
+            ref.key, expression, condition=_IS_ORDER, values=values, return_new=True
         )
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-            raise NotFound("No such order") from exc
-        raise
-    return Order.from_item(from_attributes(response["Attributes"]))
+    except ConditionFailed as exc:
+        raise NotFound("No such order") from exc
+    assert updated is not None
+    return Order.from_item(updated)
 
 
 def order_total(lines: list[OrderLine]) -> Decimal:

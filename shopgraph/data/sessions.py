@@ -5,18 +5,12 @@ from __future__ import annotations
 import time
 
 from shopgraph.data import keys
-from shopgraph.data.codec import key_attributes, to_attributes
 from shopgraph.data.dynamo import Dynamo
 from shopgraph.data.entities import Session
 
 
 async def put_session(db: Dynamo, session: Session) -> None:
-    await db.call(
-        "PutItem",
-        TableName=db.table_name,
-        Item=to_attributes(session.to_item()),
-        ConditionExpression="attribute_not_exists(PK)",
-    )
+    await db.put(session.to_item(), condition="attribute_not_exists(PK)")
 
 
 async def live_session(db: Dynamo, token_hash: str) -> Session | None:
@@ -29,8 +23,4 @@ async def live_session(db: Dynamo, token_hash: str) -> Session | None:
 
 
 async def delete_session(db: Dynamo, token_hash: str) -> None:
-    await db.call(
-        "DeleteItem",
-        TableName=db.table_name,
-        Key=key_attributes(keys.SESSION.key(token_hash=token_hash)),
-    )
+    await db.delete(keys.SESSION.key(token_hash=token_hash))

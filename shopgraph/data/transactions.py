@@ -16,8 +16,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from shopgraph.data.codec import Item, from_attributes, key_attributes, to_attribute, to_attributes
-from shopgraph.data.dynamo import Dynamo, backoff_delay
+from shopgraph.data.codec import Item, from_attributes, key_attributes, to_attributes
+from shopgraph.data.dynamo import Dynamo, backoff_delay, expression_params
 from shopgraph.errors import Conflict, Throttled
 
 CONDITION_FAILED = "ConditionalCheckFailed"
@@ -26,23 +26,16 @@ _TRANSIENT = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedTh
 MAX_ATTEMPTS = 4
 
 
-def _values(values: Mapping[str, Any] | None) -> dict[str, Any]:
-    return {k: to_attribute(v) for k, v in (values or {}).items()}
-
-
 def _with_expressions(
     body: dict[str, Any],
     condition: str | None,
     names: Mapping[str, str] | None,
     values: Mapping[str, Any] | None,
 ) -> dict[str, Any]:
+    body.update(expression_params(condition, names, values))
     if condition:
-        body["ConditionExpression"] = condition
+        # The item as it was comes back with a failed condition: callers read it.
         body["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
-    if names:
-        body["ExpressionAttributeNames"] = dict(names)
-    if values:
-        body["ExpressionAttributeValues"] = _values(values)
     return body
 
 

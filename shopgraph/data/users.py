@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from botocore.exceptions import ClientError
-
 from shopgraph.data import keys
-from shopgraph.data.codec import from_attributes, to_attributes
+from shopgraph.data.codec import from_attributes
 from shopgraph.data.dynamo import Dynamo
 from shopgraph.data.entities import User, email_guard_item
 from shopgraph.data.table import GSI1
+from shopgraph.data.transactions import Cancelled, Transaction, transact
 from shopgraph.errors import EmailTaken
 
 _NEW_ITEM = "attribute_not_exists(PK)"
@@ -17,30 +16,14 @@ _NEW_ITEM = "attribute_not_exists(PK)"
 async def create_user(db: Dynamo, user: User) -> None:
     """The user and its email guard in one transaction: a GSI cannot enforce
     uniqueness, a conditional put of the guard can."""
+    tx = Transaction(db.table_name)
+    tx.put("email", email_guard_item(user.email, user.id), _NEW_ITEM)
+    tx.put("user", user.to_item(), _NEW_ITEM)
     try:
-        await db.transact_write(
-            [
-                {
-                    "Put": {
-                        "TableName": db.table_name,
-                        "Item": to_attributes(email_guard_item(user.email, user.id)),
-                        "ConditionExpression": _NEW_ITEM,
-                    }
-                },
-                {
-                    "Put": {
-                        "TableName": db.table_name,
-                        "Item": to_attributes(user.to_item()),
-                        "ConditionExpression": _NEW_ITEM,
-                    }
-                },
-            ]
-        )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "TransactionCanceledException":
-            reasons = exc.response.get("CancellationReasons") or []
-            if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
-                raise EmailTaken("An account with this email already exists") from exc
+        await transact(db, tx)
+    except Cancelled as cancelled:
+        if cancelled.failed("email"):
+            raise EmailTaken("An account with this email already exists") from None
         raise
 
 

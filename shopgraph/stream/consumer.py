@@ -19,8 +19,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from shopgraph.data import keys
-from shopgraph.data.codec import key_attributes
-from shopgraph.data.dynamo import Dynamo, backoff_delay
+from shopgraph.data.dynamo import ConditionFailed, Dynamo, backoff_delay
 
 log = logging.getLogger("shopgraph.stream")
 
@@ -192,25 +191,19 @@ class StreamConsumer:
         if sequence_number is None:
             return
         key = keys.STREAM_CHECKPOINT.key(consumer=self.consumer, shard_id=shard_id)
-        try:
-            # Only forward: two processes may read the same shard.
-            # The sequence number is kept as the engine wrote it (its zero
-            # padding matters to some engines); `position` orders them.
-            await self.db.call(
-                "UpdateItem",
-                TableName=self.db.table_name,
-                Key=key_attributes(key),
-                UpdateExpression="SET sequenceNumber = :seq, #position = :pos, entityType = :type, "
-                "updatedAt = :now",
-                ConditionExpression="attribute_not_exists(#position) OR #position < :pos",
-                ExpressionAttributeNames={"#position": "position"},
-                ExpressionAttributeValues={
-                    ":seq": {"S": sequence_number},
-                    ":pos": {"N": str(int(sequence_number))},
-                    ":type": {"S": keys.STREAM_CHECKPOINT.entity},
-                    ":now": {"N": str(int(time.time()))},
+        # Only forward: two processes may read the same shard (a checkpoint
+        # already further on stays). The sequence number is kept as the engine
+        # wrote it (its zero padding matters to some engines); `position` orders them.
+        with contextlib.suppress(ConditionFailed):
+            await self.db.update(
+                key,
+                "SET sequenceNumber = :seq, #position = :pos, entityType = :type, updatedAt = :now",
+                condition="attribute_not_exists(#position) OR #position < :pos",
+                names={"#position": "position"},
+                values={
+                    ":seq": sequence_number,
+                    ":pos": int(sequence_number),
+                    ":type": keys.STREAM_CHECKPOINT.entity,
+                    ":now": int(time.time()),
                 },
             )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise
