@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from botocore.exceptions import ClientError
 
 from shopgraph.data.dynamo import Dynamo
 from shopgraph.data.transactions import Cancelled, Transaction, transact
@@ -36,3 +39,24 @@ def test_a_step_name_is_used_once() -> None:
     tx.check("order", {"PK": "O", "SK": "O"}, "attribute_exists(PK)")
     with pytest.raises(ValueError, match="order"):
         tx.delete("order", {"PK": "O", "SK": "O"})
+
+
+async def test_a_transaction_sent_again_with_its_token_applies_once(db: Dynamo) -> None:
+    """A retry after a lost answer: DynamoDB (and the embedded moto, which
+    otherwise ignores tokens) answers from the first success and writes nothing."""
+    await put_items(db, [{"PK": "N", "SK": "N", "n": 0}])
+
+    def add(amount: int) -> list[dict[str, Any]]:
+        tx = Transaction(db.table_name)
+        tx.update("counter", {"PK": "N", "SK": "N"}, "ADD n :d", values={":d": amount})
+        tx.put("log", {"PK": "L", "SK": "L"})
+        return tx.items
+
+    await db.transact_write(add(1), token="retry-token-1")
+    await db.transact_write(add(1), token="retry-token-1")
+    assert (await db.get({"PK": "N", "SK": "N"}, consistent=True))["n"] == 1
+    with pytest.raises(ClientError) as mismatch:
+        await db.transact_write(add(5), token="retry-token-1")
+    assert mismatch.value.response["Error"]["Code"] == "IdempotentParameterMismatchException"
+    await db.transact_write(add(1), token="retry-token-2")
+    assert (await db.get({"PK": "N", "SK": "N"}, consistent=True))["n"] == 2
