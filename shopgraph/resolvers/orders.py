@@ -18,21 +18,20 @@ async def user_orders(
     *,
     first: int,
     after: str | None,
-    sort: str,
+    sort: orders.OrderSort,
     placed_on: str | None,
     since: str | None,
     until: str | None,
 ) -> Page:
     validate_first(first)
-    order_sort = orders.OrderSort(sort)
     if placed_on is not None:
         validate_date_prefix(placed_on, "placedOn")
-    if order_sort.by_total and (placed_on or since or until):
+    if sort.by_total and (placed_on or since or until):
         raise BadUserInput("placedOn, since and until go with NEWEST_FIRST or OLDEST_FIRST only")
     if since is not None and until is not None and since > until:
         raise BadUserInput("since must not be after until")
     request = OrdersPageRequest(
-        user_id, first, after, order_sort, orders.SortKeyRange.of(placed_on, since, until)
+        user_id, first, after, sort, orders.SortKeyRange.of(placed_on, since, until)
     )
     return await ctx.loaders.user_orders.load(request)
 

@@ -3,13 +3,12 @@ relations through the request's dataloaders; private fields check who asks."""
 
 from __future__ import annotations
 
-import enum
-
 import strawberry
 import strawberry.federation
 from strawberry.types import Info
 
 from shopgraph.data import entities, keys
+from shopgraph.data import orders as data_orders
 from shopgraph.data.paging import Page
 from shopgraph.resolvers import auth
 from shopgraph.resolvers.context import RequestContext
@@ -22,12 +21,8 @@ Role = strawberry.enum(entities.Role, name="Role")
 OrderStatus = strawberry.enum(entities.OrderStatus, name="OrderStatus")
 
 
-@strawberry.enum
-class OrderOrder(enum.Enum):
-    NEWEST_FIRST = "NEWEST_FIRST"
-    OLDEST_FIRST = "OLDEST_FIRST"
-    LARGEST_TOTAL_FIRST = "LARGEST_TOTAL_FIRST"
-    SMALLEST_TOTAL_FIRST = "SMALLEST_TOTAL_FIRST"
+# The data layer's sort, under the contract's name.
+OrderOrder = strawberry.enum(data_orders.OrderSort, name="OrderOrder")
 
 
 @strawberry.type
@@ -110,7 +105,7 @@ class User:
             self.entity.id,
             first=first,
             after=after,
-            sort=order_by.value,
+            sort=order_by,
             placed_on=placed_on,
             since=since,
             until=until,
