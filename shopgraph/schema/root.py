@@ -22,16 +22,17 @@ from shopgraph.schema.inputs import (
 from shopgraph.schema.scalars import money
 from shopgraph.schema.types import (
     AuthPayload,
+    Connection,
     Ctx,
     Order,
-    OrderConnection,
     OrderStatus,
     OrderStatusChange,
     Product,
-    ProductConnection,
     SalesStats,
     TransferPointsPayload,
     User,
+    order_connection,
+    product_connection,
 )
 
 MAX_PRODUCT_IDS = 500
@@ -86,11 +87,11 @@ class Query:
     @strawberry.field(description="Products of one category (GSI1), by product id. Public.")
     async def products_by_category(
         self, info: Ctx, category: str, first: int = 20, after: str | None = None
-    ) -> ProductConnection:
+    ) -> Connection[Product]:
         page = await products.products_by_category(
             info.context.db, info.context.cursors, check_category(category), first, after
         )
-        return ProductConnection.of(page)
+        return product_connection(page)
 
     @strawberry.field(description="An order by id, or null: its owner or an admin.")
     async def order(self, info: Ctx, id: strawberry.ID) -> Order | None:
@@ -101,10 +102,10 @@ class Query:
     )
     async def orders_by_status(
         self, info: Ctx, status: OrderStatus, first: int = 20, after: str | None = None
-    ) -> OrderConnection:
+    ) -> Connection[Order]:
         await auth.require_admin(info.context)
         page = await order_listings.orders_by_status(info.context, status, first, after)
-        return OrderConnection.of(page)
+        return order_connection(page)
 
     @strawberry.field(
         description="Admin only: orders flagged for review (sparse GSI2), most recently flagged "
@@ -112,10 +113,10 @@ class Query:
     )
     async def flagged_orders(
         self, info: Ctx, first: int = 20, after: str | None = None
-    ) -> OrderConnection:
+    ) -> Connection[Order]:
         await auth.require_admin(info.context)
         page = await order_listings.flagged_orders(info.context, first, after)
-        return OrderConnection.of(page)
+        return order_connection(page)
 
     @strawberry.field(
         description="Admin only: completed orders and revenue of one UTC day (YYYY-MM-DD), kept "

@@ -3,6 +3,9 @@ relations through the request's dataloaders; private fields check who asks."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
 import strawberry
 import strawberry.federation
 from strawberry.types import Info
@@ -98,7 +101,7 @@ class User:
         placed_on: str | None = None,
         since: DateTime | None = None,
         until: DateTime | None = None,
-    ) -> OrderConnection:
+    ) -> Connection[Order]:
         await auth.require_self_or_admin(info.context, self.entity.id)
         page = await user_orders(
             info.context,
@@ -110,7 +113,7 @@ class User:
             since=since,
             until=until,
         )
-        return OrderConnection.of(page)
+        return order_connection(page)
 
 
 @strawberry.federation.type(keys=["id"])
@@ -244,52 +247,40 @@ class Order:
         return OrderFlag(reason=flag.reason, flagged_at=DateTime(flag.flagged_at)) if flag else None
 
 
+T = TypeVar("T")
+
+
 @strawberry.type
-class OrderEdge:
+class Edge(Generic[T]):
     cursor: str
-    node: Order
+    node: T
 
 
 @strawberry.type
-class OrderConnection:
-    edges: list[OrderEdge]
+class Connection(Generic[T]):
+    """A page of any listing; strawberry names Connection[Order] `OrderConnection`."""
+
+    edges: list[Edge[T]]
     page_info: PageInfo
 
     @strawberry.field
-    def nodes(self) -> list[Order]:
+    def nodes(self) -> list[T]:
         return [e.node for e in self.edges]
 
     @classmethod
-    def of(cls, page: Page) -> OrderConnection:
+    def of(cls, page: Page, node: Callable[[dict[str, Any]], T]) -> Connection[T]:
         edges = [
-            OrderEdge(cursor=c, node=Order(entity=entities.Order.from_item(i)))
-            for i, c in zip(page.items, page.cursors, strict=True)
+            Edge(cursor=c, node=node(i)) for i, c in zip(page.items, page.cursors, strict=True)
         ]
         return cls(edges=edges, page_info=PageInfo.of(page))
 
 
-@strawberry.type
-class ProductEdge:
-    cursor: str
-    node: Product
+def order_connection(page: Page) -> Connection[Order]:
+    return Connection.of(page, lambda item: Order(entity=entities.Order.from_item(item)))
 
 
-@strawberry.type
-class ProductConnection:
-    edges: list[ProductEdge]
-    page_info: PageInfo
-
-    @strawberry.field
-    def nodes(self) -> list[Product]:
-        return [e.node for e in self.edges]
-
-    @classmethod
-    def of(cls, page: Page) -> ProductConnection:
-        edges = [
-            ProductEdge(cursor=c, node=Product(entity=entities.Product.from_item(i)))
-            for i, c in zip(page.items, page.cursors, strict=True)
-        ]
-        return cls(edges=edges, page_info=PageInfo.of(page))
+def product_connection(page: Page) -> Connection[Product]:
+    return Connection.of(page, lambda item: Product(entity=entities.Product.from_item(item)))
 
 
 @strawberry.type
