@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import aiohttp
-from serving import free_port, log_tail, stop_server
+from serving import describe_error, free_port, log_tail, stop_server
 
 from shopgraph.data.dynamo import Dynamo, open_client
 from shopgraph.data.seed import ADMIN_EMAIL, SeedOptions, customer_email, seed
@@ -316,18 +316,6 @@ class Row:
     requests_per_second: float
     errors: int
     first_error: str | None = field(default=None, repr=False)
-
-
-def describe_error(body: Any, status: int) -> str | None:
-    errors = body.get("errors") if isinstance(body, dict) else None
-    if errors:
-        first = errors[0] if isinstance(errors[0], dict) else {}
-        code = (first.get("extensions") or {}).get("code", "-")
-        path = ".".join(map(str, first.get("path") or [])) or "-"
-        return f"HTTP {status} {code} at {path}: {first.get('message')}"
-    if status != 200 or not isinstance(body, dict):
-        return f"HTTP {status}: {str(body)[:200]}"
-    return None
 
 
 def sample_from(body: Any, status: int, latency_ms: float) -> Sample:

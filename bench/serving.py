@@ -1,4 +1,4 @@
-"""What the benches share about the server they run: a port, its log, stopping it."""
+"""What the benches share about the server they run: a port, its log, its errors, stopping it."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 from pathlib import Path
+from typing import Any
 
 
 def free_port() -> int:
@@ -36,3 +37,16 @@ def read_log(path: Path) -> str:
 
 def log_tail(path: Path, lines: int = 30) -> str:
     return "\n".join(read_log(path).splitlines()[-lines:])
+
+
+def describe_error(body: Any, status: int) -> str | None:
+    """A GraphQL answer's first error in one line (code, path, message), or None."""
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if errors:
+        first = errors[0] if isinstance(errors[0], dict) else {}
+        code = (first.get("extensions") or {}).get("code", "-")
+        path = ".".join(map(str, first.get("path") or [])) or "-"
+        return f"HTTP {status} {code} at {path}: {first.get('message')}"
+    if status != 200 or not isinstance(body, dict):
+        return f"HTTP {status}: {str(body)[:200]}"
+    return None

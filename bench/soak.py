@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import aiohttp
-from serving import free_port, log_tail, read_log, stop_server
+from serving import describe_error, free_port, log_tail, read_log, stop_server
 
 ROOT = Path(__file__).resolve().parent.parent
 ENGINES = ("auto", "dynamodb-local", "moto")
@@ -299,18 +299,6 @@ def wait_ready(server: Server, deadline: float) -> None:
 # --------------------------------------------------------------------------- GraphQL
 
 
-def describe_error(status: int, body: Any) -> str | None:
-    errors = body.get("errors") if isinstance(body, dict) else None
-    if errors:
-        first = errors[0] if isinstance(errors[0], dict) else {}
-        code = (first.get("extensions") or {}).get("code", "-")
-        path = ".".join(map(str, first.get("path") or [])) or "-"
-        return f"HTTP {status} {code} at {path}: {first.get('message')}"
-    if status != 200 or not isinstance(body, dict):
-        return f"HTTP {status}: {str(body)[:200]}"
-    return None
-
-
 def field_of(body: Any, name: str) -> dict[str, Any] | None:
     data = body.get("data") if isinstance(body, dict) else None
     value = data.get(name) if isinstance(data, dict) else None
@@ -336,7 +324,7 @@ class GraphQL:
         """The field `name` of a request that must succeed (setup, not measured)."""
         status, body = await self.post(document, variables, token)
         value = field_of(body, name)
-        if (error := describe_error(status, body)) or value is None:
+        if (error := describe_error(body, status)) or value is None:
             raise SystemExit(f"error: {name} failed: {error or body}")
         return value
 
@@ -492,7 +480,7 @@ class Soak:
             return Sample(mutation, ms, f"{type(exc).__name__}: {detail}"), None
         ms = (time.perf_counter() - began) * 1000
         value = field_of(body, mutation)
-        error = describe_error(status, body)
+        error = describe_error(body, status)
         if error is None and value is None:
             error = f"no {mutation} in the answer: {str(body)[:200]}"
         return Sample(mutation, ms, error), value
