@@ -38,7 +38,7 @@ from serving import describe_error, free_port, log_tail, stop_server
 from shopgraph.data.dynamo import Dynamo, open_client
 from shopgraph.data.seed import ADMIN_EMAIL, SeedOptions, customer_email, seed
 from shopgraph.data.table import ensure_table
-from shopgraph.settings import Settings
+from shopgraph.settings import EmbeddedEngine, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 ENGINES = ("dynamodb-local", "moto", "endpoint")
@@ -205,11 +205,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 @contextmanager
-def launched_engine(choice: str) -> Iterator[str]:
+def launched_engine(choice: EmbeddedEngine) -> Iterator[str]:
     """An engine started through the same launcher as `shopgraph serve`."""
     from shopgraph.engine import start_embedded
 
-    with start_embedded(choice) as engine:  # type: ignore[arg-type]
+    with start_embedded(choice) as engine:
         print(f"engine: {engine.details}")
         yield engine.endpoint_url
 

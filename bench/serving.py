@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-from pathlib import Path
 from typing import Any
 
+# The engine launcher's own helpers, re-exported for the benches.
+from shopgraph.engine.process import free_port, log_tail, read_log
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+__all__ = ["describe_error", "free_port", "log_tail", "read_log", "stop_server"]
 
 
 def stop_server(process: subprocess.Popen[bytes], timeout: float = 20) -> None:
@@ -26,17 +23,6 @@ def stop_server(process: subprocess.Popen[bytes], timeout: float = 20) -> None:
     except subprocess.TimeoutExpired:
         os.kill(process.pid, signal.SIGKILL)
         process.wait(timeout=timeout)
-
-
-def read_log(path: Path) -> str:
-    try:
-        return path.read_text(errors="replace")
-    except OSError:
-        return ""
-
-
-def log_tail(path: Path, lines: int = 30) -> str:
-    return "\n".join(read_log(path).splitlines()[-lines:])
 
 
 def describe_error(body: Any, status: int) -> str | None:

@@ -49,8 +49,9 @@ from typing import Any, TextIO
 import aiohttp
 from serving import describe_error, free_port, log_tail, read_log, stop_server
 
+from shopgraph.settings import EMBEDDED_ENGINES
+
 ROOT = Path(__file__).resolve().parent.parent
-ENGINES = ("auto", "dynamodb-local", "moto")
 HOST = "127.0.0.1"
 
 # The demo data `serve --seed-demo` loads with its default sizes.
@@ -113,7 +114,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument(
         "--engine",
-        choices=ENGINES,
+        choices=EMBEDDED_ENGINES,
         default=None,
         help="embedded engine passed to serve (default: none passed, the server's default)",
     )

@@ -20,7 +20,7 @@ from shopgraph.data.dynamo import Dynamo, open_client
 from shopgraph.data.seed import SeedOptions, customer_email, seed
 from shopgraph.data.table import TableShapeError, ensure_table
 from shopgraph.engine import (
-    ENGINES,
+    EMBEDDED_ENGINES,
     EngineProcess,
     EngineStartError,
     dynamodb_local,
@@ -229,7 +229,7 @@ def parser() -> argparse.ArgumentParser:
     for sub in (serve_parser, engine_parser):
         sub.add_argument(
             "--engine",
-            choices=ENGINES,
+            choices=EMBEDDED_ENGINES,
             default=None,
             help="embedded engine when no endpoint is set (default: $SHOPGRAPH_EMBEDDED_ENGINE "
             "or auto: DynamoDB Local where java is, else moto)",

@@ -8,10 +8,13 @@ import secrets
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
+from typing import Literal, cast, get_args
 
 log = logging.getLogger(__name__)
 
-EMBEDDED_ENGINES = ("auto", "dynamodb-local", "moto")
+# Which engine `serve` starts when no endpoint is set (shopgraph.engine starts it).
+EmbeddedEngine = Literal["auto", "dynamodb-local", "moto"]
+EMBEDDED_ENGINES: tuple[EmbeddedEngine, ...] = get_args(EmbeddedEngine)
 
 
 def _int(env: dict[str, str], name: str, default: int, minimum: int = 1) -> int:
@@ -51,7 +54,7 @@ class Settings:
     endpoint_url: str | None = None
     # Which embedded engine: auto (DynamoDB Local where java is, else moto),
     # dynamodb-local or moto.
-    embedded_engine: str = "auto"
+    embedded_engine: EmbeddedEngine = "auto"
     # Where the embedded DynamoDB Local keeps its data; None: in memory.
     data_dir: Path | None = None
     region: str = "us-east-1"
@@ -116,7 +119,7 @@ class Settings:
             endpoint_url=env.get("AWS_ENDPOINT_URL_DYNAMODB")
             or env.get("AWS_ENDPOINT_URL")
             or None,
-            embedded_engine=engine,
+            embedded_engine=cast(EmbeddedEngine, engine),
             data_dir=path("SHOPGRAPH_DATA_DIR"),
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or d.region,
             host=env.get("HOST") or d.host,

@@ -7,20 +7,14 @@ engine) where java and its jar can be had, else moto's server with a warning.
 
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
-from typing import Literal
 
 from shopgraph.engine import dynamodb_local
 from shopgraph.engine.process import EngineProcess, EngineStartError, answers, start_process
+from shopgraph.settings import EMBEDDED_ENGINES, EmbeddedEngine
 
-__all__ = ["ENGINES", "EngineProcess", "EngineStartError", "answers", "start_embedded"]
-
-log = logging.getLogger(__name__)
-
-EngineChoice = Literal["auto", "dynamodb-local", "moto"]
-ENGINES: tuple[EngineChoice, ...] = ("auto", "dynamodb-local", "moto")
+__all__ = ["EMBEDDED_ENGINES", "EngineProcess", "EngineStartError", "answers", "start_embedded"]
 
 MOTO_WARNING = (
     "warning: DynamoDB Local cannot start here: {missing}. Falling back to moto's "
@@ -39,7 +33,7 @@ def start_moto(timeout: float = 60.0) -> EngineProcess:
     return engine
 
 
-def start_embedded(choice: EngineChoice = "auto", data_dir: Path | None = None) -> EngineProcess:
+def start_embedded(choice: EmbeddedEngine = "auto", data_dir: Path | None = None) -> EngineProcess:
     """Starts the chosen engine; raises EngineStartError naming the cause."""
     if choice == "moto":
         if data_dir is not None:

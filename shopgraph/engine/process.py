@@ -117,11 +117,15 @@ class EngineProcess:
         self.stop()
 
 
-def log_tail(path: Path, lines: int = 20) -> str:
+def read_log(path: Path) -> str:
     try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        return path.read_text(errors="replace")
     except OSError:
         return ""
+
+
+def log_tail(path: Path, lines: int = 30) -> str:
+    return "\n".join(read_log(path).splitlines()[-lines:])
 
 
 def start_process(
