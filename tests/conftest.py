@@ -8,16 +8,21 @@ it uses that engine instead. Each test gets a table of its own.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import re
 import shutil
-import socket
+import signal
 import subprocess
+import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import aiohttp
 import pytest
 from aiohttp import web_app
 from aiohttp.test_utils import TestClient, TestServer
@@ -27,8 +32,9 @@ from shopgraph.data.dynamo import Dynamo, open_client
 from shopgraph.data.seed import write_items
 from shopgraph.data.table import ensure_table
 from shopgraph.engine import start_embedded
+from shopgraph.engine.process import free_port
 from shopgraph.server.app import create_app
-from shopgraph.settings import Settings
+from shopgraph.settings import EmbeddedEngine, Settings
 
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
@@ -37,7 +43,7 @@ NODE_TESTS = Path(__file__).resolve().parent / "node"
 GRAPHIQL_PACKAGES = Path(__file__).resolve().parents[1] / "graphiql"
 # What tests leave behind for people to look at (screenshots); not committed.
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-ENGINE = os.environ.get("SHOPGRAPH_TEST_ENGINE") or "dynamodb-local"
+ENGINE = cast(EmbeddedEngine, os.environ.get("SHOPGRAPH_TEST_ENGINE") or "dynamodb-local")
 assert ENGINE in ("dynamodb-local", "moto"), f"SHOPGRAPH_TEST_ENGINE={ENGINE!r}"
 
 
@@ -49,7 +55,7 @@ def dynamo_endpoint() -> Iterator[str]:
         return
     # Chosen explicitly, never `auto`: a run meant for DynamoDB Local must not
     # pass on moto because java went missing.
-    with start_embedded(ENGINE) as engine:  # type: ignore[arg-type]
+    with start_embedded(ENGINE) as engine:
         yield engine.endpoint_url
 
 
@@ -158,12 +164,6 @@ class Api:
         return data["logIn"]["token"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def process_env(**extra: str) -> dict[str, str]:
     """The environment for a `shopgraph` subprocess: this one's, without any
     endpoint that would point it elsewhere than its arguments say."""
@@ -173,6 +173,88 @@ def process_env(**extra: str) -> dict[str, str]:
         if not k.startswith("AWS_ENDPOINT_URL") and k != "SHOPGRAPH_TEST_ENDPOINT"
     }
     return {**env, **extra}
+
+
+# What `serve` prints when it starts its own engine.
+ENGINE_LINE = re.compile(r"started the embedded engine, (?P<what>.*), at (?P<url>http://[\d.:]+)\.")
+
+
+class Served:
+    """One `shopgraph serve` process: its output as it comes, its URL, its engine."""
+
+    def __init__(self, process: asyncio.subprocess.Process, port: int) -> None:
+        self.process = process
+        self.base = f"http://127.0.0.1:{port}"
+        self.lines: list[str] = []
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self.process.stdout is not None
+        async for raw in self.process.stdout:
+            self.lines.append(raw.decode(errors="replace").rstrip("\n"))
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    @property
+    def engine_url(self) -> str:
+        match = ENGINE_LINE.search(self.output)
+        assert match, self.output
+        return match["url"]
+
+    async def ready(self, within: float = 120) -> None:
+        deadline = time.monotonic() + within
+        async with aiohttp.ClientSession() as session:
+            while time.monotonic() < deadline:
+                assert self.process.returncode is None, f"serve exited:\n{self.output}"
+                try:
+                    async with session.get(f"{self.base}/readyz") as response:
+                        if response.status == 200:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.2)
+        raise AssertionError(f"serve did not become ready:\n{self.output}")
+
+    async def stop(self, signum: int | None = signal.SIGTERM, within: float = 30) -> int:
+        """Its exit status, after signum (None: waits for it to exit by itself)."""
+        if signum is not None and self.process.returncode is None:
+            self.process.send_signal(signum)
+        code = await asyncio.wait_for(self.process.wait(), within)
+        await asyncio.wait_for(self._reader, 5)
+        return code
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Any]:
+    """Starts `shopgraph serve` with the arguments and environment given."""
+    started: list[Served] = []
+
+    async def start(*args: str, wait: bool = True, cwd: Path | None = None, **env: str) -> Served:
+        port = free_port()
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "shopgraph",
+            "serve",
+            *args,
+            env=process_env(PORT=str(port), HOST="127.0.0.1", **env),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            cwd=cwd,
+        )
+        served = Served(process, port)
+        started.append(served)
+        if wait:
+            await served.ready()
+        return served
+
+    yield start
+    for served in started:
+        if served.process.returncode is None:
+            served.process.kill()
+            await served.process.wait()
 
 
 def error_codes(body: dict[str, Any]) -> list[str]:
@@ -223,4 +305,4 @@ async def table_items(db: Dynamo) -> list[Item]:
         params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
 
-__all__ = ["ENGINE", "Api", "error_codes", "put_items", "table_items", "to_attributes"]
+__all__ = ["ENGINE", "Api", "error_codes", "free_port", "put_items", "table_items", "to_attributes"]

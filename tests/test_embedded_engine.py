@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import signal
 import socket
-import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -21,89 +18,10 @@ import aiohttp
 import pytest
 
 from shopgraph.engine import answers
-from tests.conftest import free_port, process_env
+from tests.conftest import ENGINE_LINE
 
-ENGINE_LINE = re.compile(r"started the embedded engine, (?P<what>.*), at (?P<url>http://[\d.:]+)\.")
 SMALL_DEMO = ("--customers", "4", "--products", "10", "--orders-per-customer", "2")
 PASSWORD = "shopgraph-demo"
-
-
-class Served:
-    """One `shopgraph serve` process: its output as it comes, its URL, its engine."""
-
-    def __init__(self, process: asyncio.subprocess.Process, port: int) -> None:
-        self.process = process
-        self.base = f"http://127.0.0.1:{port}"
-        self.lines: list[str] = []
-        self._reader = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        assert self.process.stdout is not None
-        async for raw in self.process.stdout:
-            self.lines.append(raw.decode(errors="replace").rstrip("\n"))
-
-    @property
-    def output(self) -> str:
-        return "\n".join(self.lines)
-
-    @property
-    def engine_url(self) -> str:
-        match = ENGINE_LINE.search(self.output)
-        assert match, self.output
-        return match["url"]
-
-    async def ready(self, within: float = 120) -> None:
-        deadline = time.monotonic() + within
-        async with aiohttp.ClientSession() as session:
-            while time.monotonic() < deadline:
-                assert self.process.returncode is None, f"serve exited:\n{self.output}"
-                try:
-                    async with session.get(f"{self.base}/readyz") as response:
-                        if response.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.2)
-        raise AssertionError(f"serve did not become ready:\n{self.output}")
-
-    async def stop(self, signum: int | None = signal.SIGTERM, within: float = 30) -> int:
-        """Its exit status, after signum (None: waits for it to exit by itself)."""
-        if signum is not None and self.process.returncode is None:
-            self.process.send_signal(signum)
-        code = await asyncio.wait_for(self.process.wait(), within)
-        await asyncio.wait_for(self._reader, 5)
-        return code
-
-
-@pytest.fixture
-async def serve() -> AsyncIterator[Any]:
-    """Starts `shopgraph serve` with the arguments and environment given."""
-    started: list[Served] = []
-
-    async def start(*args: str, wait: bool = True, cwd: Path | None = None, **env: str) -> Served:
-        port = free_port()
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "shopgraph",
-            "serve",
-            *args,
-            env=process_env(PORT=str(port), HOST="127.0.0.1", **env),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            cwd=cwd,
-        )
-        served = Served(process, port)
-        started.append(served)
-        if wait:
-            await served.ready()
-        return served
-
-    yield start
-    for served in started:
-        if served.process.returncode is None:
-            served.process.kill()
-            await served.process.wait()
 
 
 async def gql(

@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-import time
 import uuid
 from typing import Any
 
 import aiohttp
 
-from tests.conftest import Api, free_port, process_env
+from tests.conftest import Api, process_env
 
 
 async def test_graphiql_is_served_to_browsers(api: Api) -> None:
@@ -51,64 +50,29 @@ async def test_a_get_query_answers(api: Api) -> None:
     assert (await response.json())["data"] == {"viewer": None}
 
 
-async def _wait_ready(base: str, process: subprocess.Popen[bytes], within: float = 60) -> None:
-    deadline = time.monotonic() + within
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            assert process.poll() is None, process.stdout.read().decode()  # type: ignore[union-attr]
-            try:
-                async with session.get(f"{base}/readyz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.2)
-    raise AssertionError("server did not become ready")
-
-
-async def test_serve_with_nothing_configured_runs_in_memory_with_demo_data() -> None:
-    port = free_port()
-    process = subprocess.Popen(  # noqa: ASYNC220 - starting it does not block; waits are bounded
-        [
-            sys.executable,
-            "-m",
-            "shopgraph",
-            "serve",
-            "--seed-demo",
-            "--customers",
-            "2",
-            "--products",
-            "6",
-            "--orders-per-customer",
-            "3",
-        ],
-        env=process_env(PORT=str(port), HOST="127.0.0.1"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+async def test_serve_with_nothing_configured_runs_in_memory_with_demo_data(serve: Any) -> None:
+    served = await serve(
+        "--seed-demo", "--customers", "2", "--products", "6", "--orders-per-customer", "3"
     )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        await _wait_ready(base, process)
-        async with aiohttp.ClientSession() as session:
-            async with session.get(f"{base}/graphql", headers={"Accept": "text/html"}) as page:
-                assert page.status == 200
-                assert "graphiql" in (await page.text()).lower()
-            log_in = {
-                "query": 'mutation { logIn(email: "customer1@example.com", '
-                'password: "shopgraph-demo") { token } }'
-            }
-            async with session.post(f"{base}/graphql", json=log_in) as response:
-                token = (await response.json())["data"]["logIn"]["token"]
-            query = {"query": "{ viewer { email orders { nodes { number items { quantity } } } } }"}
-            headers = {"Authorization": f"Bearer {token}"}
-            async with session.post(f"{base}/graphql", json=query, headers=headers) as response:
-                body = await response.json()
-        assert body["data"]["viewer"]["email"] == "customer1@example.com"
-        assert len(body["data"]["viewer"]["orders"]["nodes"]) == 3
-    finally:
-        process.terminate()
-        output = process.communicate(timeout=20)[0].decode()
-    assert "in memory" in output
+    base = served.base
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{base}/graphql", headers={"Accept": "text/html"}) as page:
+            assert page.status == 200
+            assert "graphiql" in (await page.text()).lower()
+        log_in = {
+            "query": 'mutation { logIn(email: "customer1@example.com", '
+            'password: "shopgraph-demo") { token } }'
+        }
+        async with session.post(f"{base}/graphql", json=log_in) as response:
+            token = (await response.json())["data"]["logIn"]["token"]
+        query = {"query": "{ viewer { email orders { nodes { number items { quantity } } } } }"}
+        headers = {"Authorization": f"Bearer {token}"}
+        async with session.post(f"{base}/graphql", json=query, headers=headers) as response:
+            body = await response.json()
+    assert body["data"]["viewer"]["email"] == "customer1@example.com"
+    assert len(body["data"]["viewer"]["orders"]["nodes"]) == 3
+    await served.stop()
+    assert "in memory" in served.output
 
 
 def _cli(*args: str, endpoint: str, table: str) -> subprocess.CompletedProcess[str]:
