@@ -15,7 +15,7 @@ from pathlib import Path
 from aiohttp import web
 
 from shopgraph import logs
-from shopgraph.data import keys
+from shopgraph.data import entities
 from shopgraph.data.dynamo import Dynamo, open_client
 from shopgraph.data.seed import SeedOptions, customer_email, seed
 from shopgraph.data.table import TableShapeError, ensure_table
@@ -50,7 +50,9 @@ def _add_seed_options(parser: argparse.ArgumentParser) -> None:
 
 async def _holds_demo_data(db: Dynamo, options: SeedOptions) -> bool:
     """Whether a demo seed finished here: the last customer's email is taken."""
-    return await db.get(keys.EMAIL_GUARD.key(email=customer_email(options.customers))) is not None
+    return (
+        await db.get(entities.EMAIL_GUARD.key(email=customer_email(options.customers))) is not None
+    )
 
 
 async def _prepare(settings: Settings, args: argparse.Namespace, *, seed_demo: bool) -> None:

@@ -19,13 +19,12 @@ import hashlib
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from shopgraph.data.entities import OrderFlag, OrderStatus, Session
-from shopgraph.data.keys import OrderRef
+from shopgraph.data.entities import OrderFlag, OrderRef, OrderStatus, Session
 from tests.conftest import Api, error_codes, put_items
 from tests.factories import instant, order, order_with_lines, product
 
@@ -81,8 +80,8 @@ async def world(api: Api, db) -> World:
 
     products = [product(1), product(2)]
     placed = order(ids[OWNER], 1, status=OrderStatus.PAID)
-    flagged = replace(
-        order(ids[OWNER], 2, status=OrderStatus.PAID), flag=OrderFlag("review", instant(days=3))
+    flagged = order(ids[OWNER], 2, status=OrderStatus.PAID).flagged(
+        OrderFlag("review", instant(days=3))
     )
     await put_items(
         db,

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from shopgraph.data import keys
+from shopgraph.data import entities
 from shopgraph.data.codec import to_attributes
 from shopgraph.data.entities import OrderFlag, OrderStatus
+from shopgraph.data.table import GSI1
 from tests.conftest import Api, put_items
 from tests.factories import instant, order, product
 
@@ -151,7 +151,7 @@ async def shop(api: Api, db: Any) -> Shop:
     ]
     items += [order(s.bob_id, 10 + i, status=statuses[i]).to_item(SHARDS) for i in range(6)]
     for i in range(4):
-        flagged = replace(order(s.alice_id, 20 + i), flag=OrderFlag("review", instant(days=i)))
+        flagged = order(s.alice_id, 20 + i).flagged(OrderFlag("review", instant(days=i)))
         items.append(flagged.to_item(SHARDS))
     items += [product(i, category="books").to_item() for i in range(5)]
     items += [product(100 + i, category="music").to_item() for i in range(5)]
@@ -538,9 +538,9 @@ async def test_an_unknown_field_is_graphql_validation_failed(api: Api, shop: Sho
 async def corrupt_product(db: Any, product_id: str, category: str = "books") -> None:
     """A Product item without its `name`: data no code path writes."""
     item = {
-        **keys.PRODUCT.key(product_id=product_id),
-        **keys.PRODUCT.gsi1(category=category, product_id=product_id),
-        "entityType": keys.PRODUCT.entity,
+        **entities.PRODUCT.key(id=product_id),
+        **entities.PRODUCT.index_key(GSI1, category=category, id=product_id),
+        "entityType": entities.PRODUCT.name,
         "id": product_id,
         "category": category,
         "price": Decimal("1.00"),

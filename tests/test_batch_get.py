@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from shopgraph.data.cost import CostRecorder
 from shopgraph.data.dynamo import Dynamo
-from shopgraph.data.keys import PRODUCT
+from shopgraph.data.entities import PRODUCT
 from tests.conftest import Api, put_items
 from tests.factories import product
 
@@ -32,8 +32,8 @@ async def test_batch_get_chunks_by_hundred_and_removes_duplicates(db: Dynamo) ->
     await put_items(db, [p.to_item() for p in products])
     cost = CostRecorder(read_unit_price=0, write_unit_price=0)  # type: ignore[arg-type]
     counted = Dynamo(db.client, db.table_name, cost)
-    asked = [PRODUCT.key(product_id=p.id) for p in products]
-    found = await counted.batch_get(asked + asked[:50] + [PRODUCT.key(product_id="nope")])
+    asked = [PRODUCT.key(id=p.id) for p in products]
+    found = await counted.batch_get(asked + asked[:50] + [PRODUCT.key(id="nope")])
     assert [i["id"] if i else None for i in found] == [p.id for p in products] + [
         p.id for p in products[:50]
     ] + [None]

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from shopgraph.data import keys
+from shopgraph.data import entities
 from tests.conftest import Api, table_items
 from tests.test_writes import (
     ADMIN_EMAIL,
@@ -242,8 +242,8 @@ async def test_ten_concurrent_retries_of_one_keyed_transfer_move_points_once(
 
     assert all(not b.get("errors") for b in bodies), [b.get("errors") for b in bodies]
     assert {b["data"]["transferPoints"]["points"] for b in bodies} == {points}
-    sender_item = await raw_item(db, keys.USER.key(user_id=sender_id))
-    recipient_item = await raw_item(db, keys.USER.key(user_id=recipient_id))
+    sender_item = await raw_item(db, entities.USER.key(id=sender_id))
+    recipient_item = await raw_item(db, entities.USER.key(id=recipient_id))
     assert int(sender_item["points"]) == 100 - points
     assert int(recipient_item["points"]) == points
     assert entity_counts(await table_items(db))["IdempotencyRecord"] == 1

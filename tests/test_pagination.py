@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from shopgraph.data.entities import Order, OrderFlag, OrderStatus, status_shard
+from shopgraph.data.entities import Order, OrderStatus, status_shard
 from shopgraph.data.timefmt import format_instant
 from tests.conftest import Api, put_items
 from tests.factories import order, product
@@ -172,13 +172,14 @@ async def arrange_flagged(api: Api, db: Any, n: int) -> Arranged:
             OrderStatus.PAID,
             Decimal("10.00"),
             at(hours=i),
-            flag=OrderFlag("review", at(days=1, minutes=-i)),
+            flag_reason="review",
+            flagged_at=at(days=1, minutes=-i),
         )
         for i in range(n)
     ]
     unflagged = [order(a, 100 + i, created_at=at(hours=i, minutes=1)) for i in range(5)]
     await put_items(db, [o.to_item(SHARDS) for o in flagged + unflagged])
-    expected = sorted(flagged, key=lambda o: (o.flag.flagged_at, o.number), reverse=True)  # type: ignore[union-attr]
+    expected = sorted(flagged, key=lambda o: (o.flagged_at, o.number), reverse=True)  # type: ignore[union-attr]
     return FLAGGED_ORDERS, {}, admin, [o.number for o in expected]
 
 
@@ -359,7 +360,8 @@ async def test_flagged_orders_walk_most_recently_flagged_first(
             o.status,
             o.total,
             o.created_at,
-            flag=OrderFlag("payment review", at(days=2, minutes=m)),
+            flag_reason="payment review",
+            flagged_at=at(days=2, minutes=m),
         )
         for o, m in zip(base[::2] + base[1:4:2], flag_minutes, strict=False)
     ]
@@ -369,10 +371,10 @@ async def test_flagged_orders_walk_most_recently_flagged_first(
 
     nodes = await walk(api, FLAGGED_ORDERS, first=first, token=admin)
 
-    expected = sorted(flagged, key=lambda o: o.flag.flagged_at, reverse=True)  # type: ignore[union-attr]
+    expected = sorted(flagged, key=lambda o: o.flagged_at, reverse=True)  # type: ignore[union-attr]
     assert_each_once(nodes)
     assert numbers(nodes) == [o.number for o in expected]
-    assert [n["flag"]["flaggedAt"] for n in nodes] == [o.flag.flagged_at for o in expected]  # type: ignore[union-attr]
+    assert [n["flag"]["flaggedAt"] for n in nodes] == [o.flagged_at for o in expected]  # type: ignore[union-attr]
 
 
 # --- DynamoDB's own 1 MB pages -----------------------------------------------------------

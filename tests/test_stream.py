@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from shopgraph.data import keys
+from shopgraph.data import entities
 from shopgraph.data.codec import key_attributes
 from shopgraph.data.dynamo import Dynamo, open_client
 from shopgraph.data.entities import Order
@@ -18,6 +18,7 @@ from shopgraph.stream.consumer import StreamConsumer
 from shopgraph.stream.records import status_change
 from shopgraph.stream.sales import CONSUMER, apply_completion
 from tests.conftest import Api, table_items
+from tests.test_index_keys import mismatches
 
 PLACE = (
     "mutation($p: ID!) { placeOrder(input: {items: [{productId: $p, quantity: 1}]}) { id total } }"
@@ -145,7 +146,7 @@ async def test_a_record_applied_but_not_checkpointed_counts_once(
                     "DeleteItem",
                     TableName=db.table_name,
                     Key=key_attributes(
-                        keys.STREAM_CHECKPOINT.key(consumer=CONSUMER, shard_id=shard_id)
+                        entities.STREAM_CHECKPOINT.key(consumer=CONSUMER, shard_id=shard_id)
                     ),
                 )
 
@@ -181,4 +182,7 @@ async def test_imported_history_is_not_counted_again_but_its_later_completions_a
     assert {
         i["day"]: i for i in after if i["entityType"] == "SalesStats" and i["day"] != today
     } == seeded_stats
-    assert sum(1 for i in after if i["entityType"] == keys.APPLIED_EVENT.entity) == 1
+    assert sum(1 for i in after if i["entityType"] == entities.APPLIED_EVENT.name) == 1
+    # The consumer's own items (checkpoints, markers, stats) follow their declarations.
+    assert {"StreamCheckpoint", "AppliedEvent", "SalesStats"} <= {i["entityType"] for i in after}
+    assert not mismatches(after)

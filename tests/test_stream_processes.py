@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 import websockets
 
-from shopgraph.data import keys
+from shopgraph.data import entities
 from shopgraph.data.dynamo import Dynamo
 from shopgraph.server.app import STATE
 from tests.conftest import Api, free_port, process_env
@@ -90,7 +90,7 @@ async def _serving(
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
         while True:
-            assert process.poll() is None, process.stdout.read().decode()  # type: ignore[union-attr]
+            assert process.poll() is None, process.stdout.read().decode()
             with suppress(aiohttp.ClientError):
                 async with session.get(f"{base}/readyz") as response:
                     if response.status == 200:
@@ -170,7 +170,7 @@ async def test_sigterm_closes_subscriptions_and_keeps_the_checkpoint(
     checkpoints = await db.query_all(
         KeyConditionExpression="PK = :pk",
         ExpressionAttributeValues={
-            ":pk": {"S": keys.STREAM_CHECKPOINT.pk.build(consumer="sales-stats")}
+            ":pk": {"S": entities.STREAM_CHECKPOINT.partition(consumer="sales-stats")}
         },
     )
     assert checkpoints and all(c["sequenceNumber"] for c in checkpoints)

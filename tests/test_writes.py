@@ -18,7 +18,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.compat import HTTPHeaders
 
-from shopgraph.data import keys
+from shopgraph.data import entities, model
 from shopgraph.data.codec import Item, key_attributes
 from shopgraph.server.app import STATE
 from tests.conftest import Api, error_codes, put_items, table_items
@@ -123,7 +123,7 @@ async def set_points(db: Any, user_id: str, points: int) -> None:
     await db.call(
         "UpdateItem",
         TableName=db.table_name,
-        Key=key_attributes(keys.USER.key(user_id=user_id)),
+        Key=key_attributes(entities.USER.key(id=user_id)),
         UpdateExpression="SET points = :p",
         ExpressionAttributeValues={":p": {"N": str(points)}},
     )
@@ -134,7 +134,7 @@ async def raw_item(db: Any, key: dict[str, str]) -> Item | None:
 
 
 async def raw_order(db: Any, order_id: str) -> Item | None:
-    return await raw_item(db, keys.OrderRef.decode(order_id).key)
+    return await raw_item(db, entities.OrderRef.decode(order_id).key)
 
 
 def entity_counts(items: list[Item]) -> Counter[str]:
@@ -179,7 +179,7 @@ async def test_an_order_goes_from_pending_to_completed_and_awards_floor_of_total
             expected_points
         )
 
-    user_item = await raw_item(db, keys.USER.key(user_id=customer_id))
+    user_item = await raw_item(db, entities.USER.key(id=customer_id))
     assert int(user_item["points"]) == 64
     for status in ("COMPLETED", "CANCELLED", "PAID"):
         assert only_code(await move(api, admin, order["id"], status)) == (
@@ -264,7 +264,9 @@ class Shop:
     @property
     def missing_order(self) -> str:
         """A well-formed id of an order that does not exist."""
-        return keys.OrderRef(self.customer_id, "2026-03-15T10:00:00.000Z", "NOSUCHORDER").encode()
+        return entities.OrderRef(
+            self.customer_id, "2026-03-15T10:00:00.000Z", "NOSUCHORDER"
+        ).encode()
 
 
 @pytest.fixture
@@ -451,7 +453,7 @@ async def test_create_product_generates_an_id_and_answers_prices_in_cents(api: A
 
     created = await create_product(api, admin, name="Lamp", price="19.9", stock=4)
 
-    assert keys.ID_PATTERN.match(created["id"])
+    assert model.ID_PATTERN.match(created["id"])
     assert created["price"] == "19.90"
     assert created["viewCount"] == 0
     assert (await api.data(PRODUCT, {"id": created["id"]}))["product"] == {
@@ -484,7 +486,7 @@ async def test_a_new_category_moves_a_product_between_listings(api: Api, db) -> 
     assert body["updateProduct"]["updatedAt"]
     assert await listing(api, "books") == ["staying"]
     assert await listing(api, "games") == ["moving"]
-    assert (await raw_item(db, keys.PRODUCT.key(product_id="moving")))["GSI1PK"] == "CAT#games"
+    assert (await raw_item(db, entities.PRODUCT.key(id="moving")))["GSI1PK"] == "CAT#games"
 
 
 async def test_stock_null_stops_tracking_stock(api: Api, db) -> None:
@@ -496,7 +498,7 @@ async def test_stock_null_stops_tracking_stock(api: Api, db) -> None:
 
     assert body["updateProduct"]["stock"] is None
     assert body["updateProduct"]["description"] == "Handmade"  # left as it was
-    assert "stock" not in await raw_item(db, keys.PRODUCT.key(product_id=item["id"]))
+    assert "stock" not in await raw_item(db, entities.PRODUCT.key(id=item["id"]))
     order = await placed(api, customer, [(item["id"], 999)])
     assert order["items"][0]["quantity"] == 999
     assert await stock_of(api, item["id"]) is None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from shopgraph.data import keys
+from shopgraph.data import entities
 from shopgraph.data.dynamo import ConditionFailed, Dynamo
 from shopgraph.data.entities import Product
 from shopgraph.errors import Conflict, NotFound
@@ -24,27 +24,17 @@ async def update_product(
     db: Dynamo, product_id: str, changes: dict[str, Any], updated_at: str
 ) -> Product:
     """Sets only the attributes given (None removes an optional one), so
-    concurrent updates of different fields never undo each other."""
-    names: dict[str, str] = {"#updatedAt": "updatedAt"}
-    values: dict[str, Any] = {":updatedAt": updated_at, ":product": keys.PRODUCT.entity}
-    sets, removes = ["#updatedAt = :updatedAt"], []
-    if "category" in changes:
-        changes = {**changes, "GSI1PK": keys.PRODUCT.gsi1pk.build(category=changes["category"])}  # type: ignore[union-attr]
-    for n, (attribute, value) in enumerate(sorted(changes.items())):
-        names[f"#a{n}"] = attribute
-        if value is None:
-            removes.append(f"#a{n}")
-        else:
-            values[f":v{n}"] = value
-            sets.append(f"#a{n} = :v{n}")
-    expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+    concurrent updates of different fields never undo each other. A new
+    category moves the product's GSI1 key with it (through its declaration)."""
+    change = entities.PRODUCT.change({**changes, "updated_at": updated_at}, {"id": product_id})
+    expression, names, values = change.render()
     try:
         updated = await db.update(
-            keys.PRODUCT.key(product_id=product_id),
+            entities.PRODUCT.key(id=product_id),
             expression,
             condition=_IS_PRODUCT,
             names=names,
-            values=values,
+            values={**values, ":product": entities.PRODUCT.name},
             return_new=True,
         )
     except ConditionFailed as exc:
@@ -58,8 +48,8 @@ async def count_view(db: Dynamo, product_id: str, shards: int) -> None:
     popular product's views spread over several items."""
     shard = random.randrange(shards)
     await db.update(
-        keys.VIEW_COUNTER.key(product_id=product_id, shard=shard),
+        entities.VIEW_COUNTER.key(product_id=product_id, shard=shard),
         "ADD #count :one SET entityType = :type, productId = :id",
         names={"#count": "count"},
-        values={":one": 1, ":type": keys.VIEW_COUNTER.entity, ":id": product_id},
+        values={":one": 1, ":type": entities.VIEW_COUNTER.name, ":id": product_id},
     )

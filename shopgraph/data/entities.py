@@ -1,15 +1,26 @@
-"""The entities as the service sees them, mapped to and from table items."""
+"""Every entity, declared once: its attributes (a frozen dataclass), then its
+table key and index keys as templates of those attributes (`model.Entity`).
+
+Items, keys for reads, and the index keys a partial update rewrites all come
+from these declarations; see `model.py` for how.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import enum
 import zlib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
-from shopgraph.data import keys
 from shopgraph.data.codec import Item
+from shopgraph.data.model import ID_PATTERN, JSON, Copy, Derived, Entity, Key, Template
+from shopgraph.data.table import GSI1, GSI2, LSI1, TABLE_INDEX
+from shopgraph.data.timefmt import is_timestamp
+from shopgraph.errors import BadUserInput
 
 
 class Role(enum.StrEnum):
@@ -30,6 +41,9 @@ def status_shard(number: str, shards: int) -> int:
     return zlib.crc32(number.encode()) % shards
 
 
+# ------------------------------------------------------------------ users
+
+
 @dataclass(frozen=True)
 class User:
     id: str
@@ -41,42 +55,45 @@ class User:
     password_hash: str
 
     def to_item(self) -> Item:
-        return {
-            **keys.USER.key(user_id=self.id),
-            **keys.USER.gsi1(email=self.email),
-            "entityType": keys.USER.entity,
-            "id": self.id,
-            "name": self.name,
-            "email": self.email,
-            "role": self.role.value,
-            "points": self.points,
-            "createdAt": self.created_at,
-            "passwordHash": self.password_hash,
-        }
+        return USER.item(self)
 
     @classmethod
     def from_item(cls, item: Item) -> User:
-        return cls(
-            id=item["id"],
-            name=item["name"],
-            email=item["email"],
-            role=Role(item["role"]),
-            points=int(item.get("points", 0)),
-            created_at=item["createdAt"],
-            password_hash=item.get("passwordHash", ""),
-        )
+        return USER.from_item(item)
 
     @property
     def is_admin(self) -> bool:
         return self.role is Role.ADMIN
 
 
-def email_guard_item(email: str, user_id: str) -> Item:
-    return {
-        **keys.EMAIL_GUARD.key(email=email),
-        "entityType": keys.EMAIL_GUARD.entity,
-        "userId": user_id,
-    }
+USER = Entity(
+    User,
+    "User",
+    table=Key("USER#{id}", "PROFILE"),
+    indexes={GSI1: Key("USER#{email}", "PROFILE")},
+    ids=("id",),
+    defaults={"points": 0, "password_hash": ""},
+)
+
+
+@dataclass(frozen=True)
+class EmailGuard:
+    """Holds an email for one user: a GSI cannot enforce uniqueness, a
+    conditional put of this item can."""
+
+    email: str
+    user_id: str
+
+    def to_item(self) -> Item:
+        return EMAIL_GUARD.item(self)
+
+
+EMAIL_GUARD = Entity(
+    EmailGuard, "EmailGuard", table=Key("EMAIL#{email}", "EMAIL"), key_only=("email",)
+)
+
+
+# ------------------------------------------------------------------ products
 
 
 @dataclass(frozen=True)
@@ -91,42 +108,44 @@ class Product:
     updated_at: str | None = None
 
     def to_item(self) -> Item:
-        return {
-            **keys.PRODUCT.key(product_id=self.id),
-            **keys.PRODUCT.gsi1(category=self.category, product_id=self.id),
-            "entityType": keys.PRODUCT.entity,
-            "id": self.id,
-            "name": self.name,
-            "description": self.description,
-            "category": self.category,
-            "price": self.price,
-            "stock": self.stock,
-            "createdAt": self.created_at,
-            "updatedAt": self.updated_at,
-        }
+        return PRODUCT.item(self)
 
     @classmethod
     def from_item(cls, item: Item) -> Product:
-        stock = item.get("stock")
-        return cls(
-            id=item["id"],
-            name=item["name"],
-            description=item.get("description"),
-            category=item["category"],
-            price=Decimal(item["price"]),
-            stock=int(stock) if stock is not None else None,
-            created_at=item["createdAt"],
-            updated_at=item.get("updatedAt"),
-        )
+        return PRODUCT.from_item(item)
 
 
-def view_counter_item(product_id: str, shard: int, count: int) -> Item:
-    return {
-        **keys.VIEW_COUNTER.key(product_id=product_id, shard=shard),
-        "entityType": keys.VIEW_COUNTER.entity,
-        "productId": product_id,
-        "count": count,
-    }
+PRODUCT = Entity(
+    Product,
+    "Product",
+    table=Key("PRODUCT#{id}", "METADATA"),
+    indexes={GSI1: Key("CAT#{category}", "PRODUCT#{id}")},
+    ids=("id",),
+)
+
+
+@dataclass(frozen=True)
+class ViewCounter:
+    """One of a product's view-count shards: views spread over several items."""
+
+    product_id: str
+    shard: int
+    count: int
+
+    def to_item(self) -> Item:
+        return VIEW_COUNTER.item(self)
+
+
+VIEW_COUNTER = Entity(
+    ViewCounter,
+    "ViewCounter",
+    table=Key("PRODUCT#{product_id}", "VIEWS#{shard}"),
+    ids=("product_id",),
+    key_only=("shard",),
+)
+
+
+# ------------------------------------------------------------------ orders
 
 
 @dataclass(frozen=True)
@@ -143,58 +162,59 @@ class Order:
     total: Decimal
     created_at: str
     updated_at: str | None = None
-    flag: OrderFlag | None = None
+    # Set while the order is flagged for review: the sparse GSI2 holds it then.
+    flag_reason: str | None = None
+    flagged_at: str | None = None
     # Written by an import of past orders (the demo seed), which counts its own
     # sales: the stream does not count its arrival as a completion.
-    imported: bool = False
+    imported: bool | None = None
 
     @property
-    def ref(self) -> keys.OrderRef:
-        return keys.OrderRef(self.user_id, self.created_at, self.number)
+    def flag(self) -> OrderFlag | None:
+        if self.flagged_at is None or self.flag_reason is None:
+            return None
+        return OrderFlag(self.flag_reason, self.flagged_at)
+
+    def flagged(self, flag: OrderFlag | None) -> Order:
+        if flag is None:
+            return replace(self, flag_reason=None, flagged_at=None)
+        return replace(self, flag_reason=flag.reason, flagged_at=flag.flagged_at)
+
+    @property
+    def ref(self) -> OrderRef:
+        return OrderRef(self.user_id, self.created_at, self.number)
 
     @property
     def id(self) -> str:
         return self.ref.encode()
 
     def to_item(self, status_shards: int) -> Item:
-        item: dict[str, Any] = {
-            **self.ref.key,
-            **keys.ORDER.gsi1(
-                status=self.status.value,
-                shard=status_shard(self.number, status_shards),
-                created_at=self.created_at,
-                number=self.number,
-            ),
-            "LSI1SK": self.total,
-            "entityType": keys.ORDER.entity,
-            "userId": self.user_id,
-            "number": self.number,
-            "status": self.status.value,
-            "total": self.total,
-            "createdAt": self.created_at,
-            "updatedAt": self.updated_at,
-        }
-        if self.flag:
-            item.update(keys.ORDER.gsi2(flagged_at=self.flag.flagged_at, number=self.number))
-            item["flagReason"] = self.flag.reason
-            item["flaggedAt"] = self.flag.flagged_at
-        if self.imported:
-            item["imported"] = True
-        return item
+        return ORDER.item(self, status_shards=status_shards)
 
     @classmethod
     def from_item(cls, item: Item) -> Order:
-        flag = OrderFlag(item["flagReason"], item["flaggedAt"]) if item.get("flaggedAt") else None
-        return cls(
-            user_id=item["userId"],
-            number=item["number"],
-            status=OrderStatus(item["status"]),
-            total=Decimal(item["total"]),
-            created_at=item["createdAt"],
-            updated_at=item.get("updatedAt"),
-            flag=flag,
-            imported=bool(item.get("imported", False)),
-        )
+        return ORDER.from_item(item)
+
+
+def _order_shard(values: Mapping[str, Any], context: Mapping[str, Any]) -> int:
+    return status_shard(values["number"], context["status_shards"])
+
+
+ORDER = Entity(
+    Order,
+    "Order",
+    table=Key("USER#{user_id}", "ORDER#{created_at}#{number}"),
+    indexes={
+        # Orders by status, spread over `status_shards` partitions per status.
+        GSI1: Key("STATUS#{status}#{shard}", "ORDER#{created_at}#{number}"),
+        # Sparse: only flagged orders have these attributes.
+        GSI2: Key("FLAGGED", "{flagged_at}#{number}"),
+        # Orders by total: a Number sorts 9.99 < 25 < 100, a string would not.
+        LSI1: Key(None, Copy("total")),
+    },
+    ids=("user_id", "number"),
+    derived={"shard": Derived(("number",), _order_shard)},
+)
 
 
 @dataclass(frozen=True)
@@ -209,23 +229,55 @@ class OrderLine:
         return self.unit_price * self.quantity
 
     def to_item(self) -> Item:
-        return {
-            **keys.ORDER_LINE.key(number=self.order_number, product_id=self.product_id),
-            "entityType": keys.ORDER_LINE.entity,
-            "orderNumber": self.order_number,
-            "productId": self.product_id,
-            "quantity": self.quantity,
-            "unitPrice": self.unit_price,
-        }
+        return ORDER_LINE.item(self)
 
     @classmethod
     def from_item(cls, item: Item) -> OrderLine:
-        return cls(
-            order_number=item["orderNumber"],
-            product_id=item["productId"],
-            quantity=int(item["quantity"]),
-            unit_price=Decimal(item["unitPrice"]),
-        )
+        return ORDER_LINE.from_item(item)
+
+
+ORDER_LINE = Entity(
+    OrderLine,
+    "OrderLine",
+    table=Key("ORDER#{order_number}", "ITEM#{product_id}"),
+    ids=("order_number", "product_id"),
+)
+
+
+# An order's public id encodes its whole key (owner, creation instant, number),
+# so `order(id:)` is one read without an index.
+@dataclass(frozen=True)
+class OrderRef:
+    user_id: str
+    created_at: str
+    number: str
+
+    def encode(self) -> str:
+        raw = f"{self.user_id}|{self.created_at}|{self.number}".encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, order_id: str) -> OrderRef:
+        if not isinstance(order_id, str) or not 1 <= len(order_id) <= 200:
+            raise BadUserInput("Invalid order id")
+        try:
+            raw = base64.urlsafe_b64decode(order_id + "=" * (-len(order_id) % 4)).decode()
+        except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+            raise BadUserInput("Invalid order id") from exc
+        parts = raw.split("|")
+        if len(parts) != 3 or not is_timestamp(parts[1]):
+            raise BadUserInput("Invalid order id")
+        user_id, created_at, number = parts
+        if not ID_PATTERN.match(user_id) or not ID_PATTERN.match(number):
+            raise BadUserInput("Invalid order id")
+        return cls(user_id, created_at, number)
+
+    @property
+    def key(self) -> dict[str, str]:
+        return ORDER.key(user_id=self.user_id, created_at=self.created_at, number=self.number)
+
+
+# ------------------------------------------------------------------ sessions and records
 
 
 @dataclass(frozen=True)
@@ -237,24 +289,43 @@ class Session:
     ttl: int
 
     def to_item(self) -> Item:
-        return {
-            **keys.SESSION.key(token_hash=self.token_hash),
-            "entityType": keys.SESSION.entity,
-            "userId": self.user_id,
-            "createdAt": self.created_at,
-            "expiresAt": self.expires_at,
-            "ttl": self.ttl,
-        }
+        return SESSION.item(self)
 
     @classmethod
     def from_item(cls, item: Item) -> Session:
-        return cls(
-            token_hash=keys.SESSION.pk.parse(item["PK"])["token_hash"],
-            user_id=item["userId"],
-            created_at=item["createdAt"],
-            expires_at=item["expiresAt"],
-            ttl=int(item["ttl"]),
-        )
+        return SESSION.from_item(item)
+
+
+SESSION = Entity(
+    Session,
+    "Session",
+    table=Key("SESSION#{token_hash}", "METADATA"),
+    key_only=("token_hash",),
+)
+
+
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    """The first result of a keyed mutation (see `idempotency.py`)."""
+
+    user_id: str
+    key: str
+    operation: str
+    request: str  # fingerprint of the arguments
+    result: dict[str, Any] = field(metadata=JSON)
+    ttl: int = 0
+
+    def to_item(self) -> Item:
+        return IDEMPOTENCY.item(self)
+
+
+IDEMPOTENCY = Entity(
+    IdempotencyRecord,
+    "IdempotencyRecord",
+    table=Key("IDEMPOTENCY#{user_id}#{key}", "{operation}"),
+    ids=("user_id",),
+    key_only=("user_id", "key", "operation"),
+)
 
 
 @dataclass(frozen=True)
@@ -264,16 +335,94 @@ class SalesStats:
     revenue: Decimal
 
     def to_item(self) -> Item:
-        return {
-            **keys.SALES_STATS.key(day=self.day),
-            "entityType": keys.SALES_STATS.entity,
-            "day": self.day,
-            "completedOrders": self.completed_orders,
-            "revenue": self.revenue,
-        }
+        return SALES_STATS.item(self)
 
     @classmethod
     def from_item(cls, day: str, item: Item | None) -> SalesStats:
-        if not item:
-            return cls(day, 0, Decimal("0"))
-        return cls(day, int(item.get("completedOrders", 0)), Decimal(item.get("revenue", 0)))
+        return SALES_STATS.from_item(item) if item else cls(day, 0, Decimal("0"))
+
+
+SALES_STATS = Entity(
+    SalesStats,
+    "SalesStats",
+    table=Key("STATS#{day}", "SALES"),
+    defaults={"completed_orders": 0, "revenue": Decimal("0")},
+)
+
+
+@dataclass(frozen=True)
+class StreamCheckpoint:
+    """A stream consumer's position in one shard."""
+
+    consumer: str
+    shard_id: str
+    sequence_number: str
+    position: int  # the sequence number as a Number, to keep checkpoints forward only
+    updated_at: int
+
+
+STREAM_CHECKPOINT = Entity(
+    StreamCheckpoint,
+    "StreamCheckpoint",
+    table=Key("STREAM#{consumer}", "SHARD#{shard_id}"),
+    key_only=("consumer", "shard_id"),
+)
+
+
+@dataclass(frozen=True)
+class AppliedEvent:
+    """Marks a stream record whose effect a consumer applied (exactly once)."""
+
+    event_id: str
+    consumer: str
+    order_number: str
+    ttl: int
+
+
+APPLIED_EVENT = Entity(
+    AppliedEvent,
+    "AppliedEvent",
+    table=Key("EVENT#{event_id}", "{consumer}"),
+    key_only=("event_id", "consumer"),
+)
+
+
+ALL_ENTITIES: tuple[Entity[Any], ...] = (
+    USER,
+    EMAIL_GUARD,
+    ORDER,
+    ORDER_LINE,
+    PRODUCT,
+    VIEW_COUNTER,
+    SESSION,
+    IDEMPOTENCY,
+    SALES_STATS,
+    STREAM_CHECKPOINT,
+    APPLIED_EVENT,
+)
+
+# Sort-key ranges used by listings: every order sort key lies in ORDER_SK_RANGE.
+ORDER_SK_PREFIX = ORDER.sort_prefix()
+ORDER_SK_UPPER = ORDER_SK_PREFIX + "~"  # '~' sorts after every character of a timestamp
+VIEWS_SK_PREFIX = VIEW_COUNTER.sort_prefix()
+
+
+def key_table_markdown() -> str:
+    """The README's key table, written from the declarations themselves."""
+
+    def cell(template: Template | Copy | None) -> str:
+        if isinstance(template, Copy):
+            return f"`{template.field}` (N)"
+        return f"`{template.pattern}`".replace("{", "<").replace("}", ">") if template else ""
+
+    rows = [
+        "| entity | PK | SK | GSI1PK | GSI1SK | GSI2PK | GSI2SK | LSI1SK |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for e in ALL_ENTITIES:
+        cells = [*e.keys[TABLE_INDEX]]
+        for index in (GSI1, GSI2):
+            cells.extend(e.keys.get(index, (None, None)))
+        cells.append(e.keys.get(LSI1, (None, None))[1])
+        rows.append(f"| {e.name} | " + " | ".join(map(cell, cells)) + " |")
+    return "\n".join(rows) + "\n"

@@ -11,12 +11,11 @@ import hashlib
 import json
 import re
 import time
-from dataclasses import dataclass
 from typing import Any
 
-from shopgraph.data import keys
-from shopgraph.data.codec import Item
+from shopgraph.data import entities
 from shopgraph.data.dynamo import Dynamo
+from shopgraph.data.entities import IdempotencyRecord
 from shopgraph.data.table import TTL_ATTRIBUTE
 from shopgraph.errors import BadUserInput
 
@@ -36,53 +35,31 @@ def fingerprint(request: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()
 
 
-@dataclass(frozen=True)
-class IdempotencyRecord:
-    user_id: str
-    key: str
-    operation: str
-    request: str  # fingerprint of the arguments
-    result: dict[str, Any]
-    ttl: int
+def new_record(
+    user_id: str, key: str, operation: str, request: str, result: dict[str, Any]
+) -> IdempotencyRecord:
+    return IdempotencyRecord(
+        user_id, key, operation, request, result, int(time.time()) + TTL_SECONDS
+    )
 
-    @property
-    def table_key(self) -> dict[str, str]:
-        return keys.IDEMPOTENCY.key(user_id=self.user_id, key=self.key, operation=self.operation)
 
-    def to_item(self) -> Item:
-        return {
-            **self.table_key,
-            "entityType": keys.IDEMPOTENCY.entity,
-            "request": self.request,
-            "result": json.dumps(self.result),
-            TTL_ATTRIBUTE: self.ttl,
-        }
-
-    @classmethod
-    def new(
-        cls, user_id: str, key: str, operation: str, request: str, result: dict[str, Any]
-    ) -> IdempotencyRecord:
-        return cls(user_id, key, operation, request, result, int(time.time()) + TTL_SECONDS)
-
-    def condition(self) -> dict[str, Any]:
-        """The put condition, for a Transaction.put."""
-        return {
-            "condition": NEW_OR_EXPIRED,
-            "names": {"#ttl": TTL_ATTRIBUTE},
-            "values": {":now": int(time.time())},
-        }
+def put_condition() -> dict[str, Any]:
+    """The condition of the record's put, for a Transaction.put."""
+    return {
+        "condition": NEW_OR_EXPIRED,
+        "names": {"#ttl": TTL_ATTRIBUTE},
+        "values": {":now": int(time.time())},
+    }
 
 
 async def find(db: Dynamo, user_id: str, key: str, operation: str) -> IdempotencyRecord | None:
     """The live record, read strongly consistent; an expired one counts as absent."""
     item = await db.get(
-        keys.IDEMPOTENCY.key(user_id=user_id, key=key, operation=operation), consistent=True
+        entities.IDEMPOTENCY.key(user_id=user_id, key=key, operation=operation), consistent=True
     )
     if not item or int(item.get(TTL_ATTRIBUTE, 0)) <= time.time():
         return None
-    return IdempotencyRecord(
-        user_id, key, operation, item["request"], json.loads(item["result"]), int(item["ttl"])
-    )
+    return entities.IDEMPOTENCY.from_item(item)
 
 
 def check_same_request(record: IdempotencyRecord, request: str) -> None:

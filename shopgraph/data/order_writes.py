@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import replace
 from decimal import Decimal
-from typing import Any
 
-from shopgraph.data import keys
+from shopgraph.data import entities
 from shopgraph.data.dynamo import ConditionFailed, Dynamo
-from shopgraph.data.entities import Order, OrderFlag, OrderLine, OrderStatus, Product
-from shopgraph.data.idempotency import IdempotencyRecord
+from shopgraph.data.entities import (
+    IdempotencyRecord,
+    Order,
+    OrderFlag,
+    OrderLine,
+    OrderStatus,
+    Product,
+)
+from shopgraph.data.idempotency import put_condition
 from shopgraph.data.transactions import Transaction, transact
 from shopgraph.errors import NotFound
 
@@ -49,7 +54,7 @@ def place_order_transaction(
         tx.put(line_step(line.product_id), line.to_item())
     for line in lines:
         product = products[line.product_id]
-        key = keys.PRODUCT.key(product_id=product.id)
+        key = entities.PRODUCT.key(id=product.id)
         # The price the order charges is the price at commit; a product that
         # changed meanwhile fails here and the order is priced again.
         if product.stock is None:
@@ -68,7 +73,7 @@ def place_order_transaction(
                 values={":price": product.price, ":q": line.quantity},
             )
     if record is not None:
-        tx.put("idempotency", record.to_item(), **record.condition())
+        tx.put("idempotency", record.to_item(), **put_condition())
     return tx
 
 
@@ -83,24 +88,23 @@ def status_change_transaction(
     """Steps: "order" (conditioned on the status it was read in); then "points"
     for the owner on COMPLETED, or a restock_step per product on CANCELLED."""
     tx = Transaction(db.table_name)
-    moved = replace(order, status=new_status, updated_at=updated_at).to_item(shards)
+    # The status is part of the GSI1 key: the declaration rewrites it too.
+    change = entities.ORDER.change(
+        {"status": new_status, "updated_at": updated_at}, order, status_shards=shards
+    )
+    expression, names, values = change.render()
     tx.update(
         "order",
         order.ref.key,
-        "SET #status = :new, GSI1PK = :gsi1pk, updatedAt = :now",
+        expression,
         "#status = :old",
-        names={"#status": "status"},
-        values={
-            ":new": new_status.value,
-            ":old": order.status.value,
-            ":gsi1pk": moved["GSI1PK"],
-            ":now": updated_at,
-        },
+        names={**names, "#status": "status"},
+        values={**values, ":old": order.status.value},
     )
     if new_status is OrderStatus.COMPLETED:
         tx.update(
             "points",
-            keys.USER.key(user_id=order.user_id),
+            entities.USER.key(id=order.user_id),
             "ADD points :points",
             "attribute_exists(PK)",
             values={":points": int(order.total)},  # floor: totals are never negative
@@ -108,7 +112,7 @@ def status_change_transaction(
     for product_id, quantity in restock:
         tx.update(
             restock_step(product_id),
-            keys.PRODUCT.key(product_id=product_id),
+            entities.PRODUCT.key(id=product_id),
             "SET stock = stock + :q",
             "attribute_exists(stock)",
             values={":q": quantity},
@@ -122,31 +126,27 @@ async def delete_order(db: Dynamo, order: Order, lines: list[OrderLine]) -> None
     for line in lines:
         tx.delete(
             line_step(line.product_id),
-            keys.ORDER_LINE.key(number=line.order_number, product_id=line.product_id),
+            entities.ORDER_LINE.key(order_number=line.order_number, product_id=line.product_id),
         )
     await transact(db, tx)
 
 
-async def set_flag(db: Dynamo, ref: keys.OrderRef, flag: OrderFlag | None) -> Order:
+async def set_flag(db: Dynamo, ref: entities.OrderRef, flag: OrderFlag | None) -> Order:
     """Puts the order into the sparse flagged index, or takes it out (REMOVE, so
     an unflagged order has no GSI2 attributes at all)."""
-    values: dict[str, Any] = {":order": keys.ORDER.entity}
-    if flag is not None:
-        index_key = keys.ORDER.gsi2(flagged_at=flag.flagged_at, number=ref.number)
-        expression = "SET GSI2PK = :pk, GSI2SK = :sk, flagReason = :reason, flaggedAt = :at"
-        values.update(
-            {
-                ":pk": index_key["GSI2PK"],
-                ":sk": index_key["GSI2SK"],
-                ":reason": flag.reason,
-                ":at": flag.flagged_at,
-            }
-        )
-    else:
-        expression = "REMOVE GSI2PK, GSI2SK, flagReason, flaggedAt"
+    flag_values = {"flag_reason": flag.reason, "flagged_at": flag.flagged_at} if flag else {}
+    change = entities.ORDER.change(
+        {"flag_reason": None, "flagged_at": None, **flag_values}, {"number": ref.number}
+    )
+    expression, names, values = change.render()
     try:
         updated = await db.update(
-            ref.key, expression, condition=_IS_ORDER, values=values, return_new=True
+            ref.key,
+            expression,
+            condition=_IS_ORDER,
+            names=names,
+            values={**values, ":order": entities.ORDER.name},
+            return_new=True,
         )
     except ConditionFailed as exc:
         raise NotFound("No such order") from exc

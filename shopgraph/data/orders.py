@@ -7,7 +7,7 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
-from shopgraph.data import keys
+from shopgraph.data import entities
 from shopgraph.data.codec import Item, from_attributes
 from shopgraph.data.dynamo import Dynamo
 from shopgraph.data.entities import OrderLine, OrderStatus
@@ -39,15 +39,15 @@ class SortKeyRange:
     range, so every listing is a single `SK BETWEEN` Query.
     """
 
-    lower: str = keys.ORDER_SK_PREFIX
-    upper: str = keys.ORDER_SK_UPPER
+    lower: str = entities.ORDER_SK_PREFIX
+    upper: str = entities.ORDER_SK_UPPER
 
     @classmethod
     def of(
         cls, placed_on: str | None = None, since: str | None = None, until: str | None = None
     ) -> SortKeyRange:
-        prefix = keys.ORDER_SK_PREFIX
-        lower, upper = prefix, keys.ORDER_SK_UPPER
+        prefix = entities.ORDER_SK_PREFIX
+        lower, upper = prefix, entities.ORDER_SK_UPPER
         if placed_on is not None:
             lower, upper = max(lower, prefix + placed_on), min(upper, prefix + placed_on + "~")
         if since is not None:
@@ -77,7 +77,7 @@ async def user_orders(
     sk_range: SortKeyRange,
 ) -> Page:
     validate_first(first)
-    pk = keys.ORDER.pk.build(user_id=user_id)
+    pk = entities.ORDER.partition(user_id=user_id)
     if sort.by_total:
         if not sk_range.is_everything:
             raise BadUserInput(
@@ -132,7 +132,7 @@ async def orders_by_status(
 
     async def shard_items(shard: int) -> list[Item]:
         values: dict[str, Any] = {
-            ":pk": {"S": keys.ORDER.gsi1pk.build(status=status.value, shard=shard)}  # type: ignore[union-attr]
+            ":pk": {"S": entities.ORDER.partition(GSI1, status=status.value, shard=shard)}
         }
         condition = "GSI1PK = :pk"
         if below is not None:
@@ -168,7 +168,7 @@ async def orders_by_status(
 
 
 async def flagged_orders(db: Dynamo, codec: CursorCodec, *, first: int, after: str | None) -> Page:
-    pk = keys.ORDER.gsi2pk.build()  # type: ignore[union-attr]
+    pk = entities.ORDER.partition(GSI2)
     return await query_page(
         db,
         codec,
@@ -187,6 +187,8 @@ async def flagged_orders(db: Dynamo, codec: CursorCodec, *, first: int, after: s
 async def order_lines(db: Dynamo, number: str) -> list[OrderLine]:
     items = await db.query_all(
         KeyConditionExpression="PK = :pk",
-        ExpressionAttributeValues={":pk": {"S": keys.ORDER_LINE.pk.build(number=number)}},
+        ExpressionAttributeValues={
+            ":pk": {"S": entities.ORDER_LINE.partition(order_number=number)}
+        },
     )
     return [OrderLine.from_item(i) for i in items]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shopgraph.data import keys
+from shopgraph.data import entities
 from shopgraph.data.dynamo import Dynamo
 from shopgraph.data.paging import CursorCodec, Page, query_page
 from shopgraph.data.table import GSI1
@@ -11,7 +11,7 @@ from shopgraph.data.table import GSI1
 async def products_by_category(
     db: Dynamo, codec: CursorCodec, category: str, first: int, after: str | None
 ) -> Page:
-    pk = keys.PRODUCT.gsi1pk.build(category=category)  # type: ignore[union-attr]
+    pk = entities.PRODUCT.partition(GSI1, category=category)
     return await query_page(
         db,
         codec,
@@ -31,8 +31,8 @@ async def view_count(db: Dynamo, product_id: str) -> int:
     counters = await db.query_all(
         KeyConditionExpression="PK = :pk AND begins_with(SK, :views)",
         ExpressionAttributeValues={
-            ":pk": {"S": keys.VIEW_COUNTER.pk.build(product_id=product_id)},
-            ":views": {"S": keys.VIEWS_SK_PREFIX},
+            ":pk": {"S": entities.VIEW_COUNTER.partition(product_id=product_id)},
+            ":views": {"S": entities.VIEWS_SK_PREFIX},
         },
         ProjectionExpression="#c",
         ExpressionAttributeNames={"#c": "count"},

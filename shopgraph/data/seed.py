@@ -20,6 +20,7 @@ from tqdm import tqdm
 from shopgraph.data.codec import Item, to_attributes
 from shopgraph.data.dynamo import Dynamo
 from shopgraph.data.entities import (
+    EmailGuard,
     Order,
     OrderFlag,
     OrderLine,
@@ -28,8 +29,7 @@ from shopgraph.data.entities import (
     Role,
     SalesStats,
     User,
-    email_guard_item,
-    view_counter_item,
+    ViewCounter,
 )
 from shopgraph.data.timefmt import format_instant
 from shopgraph.security import hash_password_sync
@@ -106,11 +106,11 @@ def demo_items(options: SeedOptions) -> Iterator[Item]:
         yield product.to_item()
         for shard in range(options.view_shards):
             if rng.random() < 0.4:
-                yield view_counter_item(product.id, shard, rng.randrange(1, 50))
+                yield ViewCounter(product.id, shard, rng.randrange(1, 50)).to_item()
 
     admin = User("admin", "Admin", ADMIN_EMAIL, Role.ADMIN, 0, joined, password_hash)
     yield admin.to_item()
-    yield email_guard_item(admin.email, admin.id)
+    yield EmailGuard(admin.email, admin.id).to_item()
 
     alphabet = string.ascii_uppercase + string.digits
     # The import counts its own completed orders into salesStats (the stream
@@ -132,8 +132,8 @@ def demo_items(options: SeedOptions) -> Iterator[Item]:
             if rng.random() < 0.05:
                 flag = OrderFlag(rng.choice(_FLAG_REASONS), created_at)
             order = Order(
-                user_id, number, status, total, created_at, created_at, flag, imported=True
-            )
+                user_id, number, status, total, created_at, created_at, imported=True
+            ).flagged(flag)
             if status is OrderStatus.COMPLETED:
                 points += int(total)
                 day = created_at[:10]
@@ -147,7 +147,7 @@ def demo_items(options: SeedOptions) -> Iterator[Item]:
         name = f"{rng.choice(_FIRST)} {rng.choice(_LAST)}"
         email = customer_email(c)
         yield User(user_id, name, email, Role.CUSTOMER, points, joined, password_hash).to_item()
-        yield email_guard_item(email, user_id)
+        yield EmailGuard(email, user_id).to_item()
     for stats in sales.values():
         yield stats.to_item()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from shopgraph.data import keys
+from shopgraph.data import entities
 from shopgraph.data.dynamo import Dynamo
 from shopgraph.data.entities import Session
 
@@ -15,7 +15,7 @@ async def put_session(db: Dynamo, session: Session) -> None:
 
 async def live_session(db: Dynamo, token_hash: str) -> Session | None:
     """The session, unless absent or past its ttl (TTL deletion may lag by days)."""
-    item = await db.get(keys.SESSION.key(token_hash=token_hash))
+    item = await db.get(entities.SESSION.key(token_hash=token_hash))
     if not item:
         return None
     session = Session.from_item(item)
@@ -23,4 +23,4 @@ async def live_session(db: Dynamo, token_hash: str) -> Session | None:
 
 
 async def delete_session(db: Dynamo, token_hash: str) -> None:
-    await db.delete(keys.SESSION.key(token_hash=token_hash))
+    await db.delete(entities.SESSION.key(token_hash=token_hash))

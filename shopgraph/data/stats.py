@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from shopgraph.data import keys
+from shopgraph.data import entities
 from shopgraph.data.dynamo import Dynamo
 from shopgraph.data.entities import SalesStats
 
 
 async def sales_stats(db: Dynamo, day: str) -> SalesStats:
-    item = await db.get(keys.SALES_STATS.key(day=day))
+    item = await db.get(entities.SALES_STATS.key(day=day))
     return SalesStats.from_item(day, item)

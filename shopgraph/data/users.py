@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from shopgraph.data import keys
+from shopgraph.data import entities
 from shopgraph.data.codec import from_attributes
 from shopgraph.data.dynamo import Dynamo
-from shopgraph.data.entities import User, email_guard_item
+from shopgraph.data.entities import EmailGuard, User
 from shopgraph.data.table import GSI1
 from shopgraph.data.transactions import Cancelled, Transaction, transact
 from shopgraph.errors import EmailTaken
@@ -17,7 +17,7 @@ async def create_user(db: Dynamo, user: User) -> None:
     """The user and its email guard in one transaction: a GSI cannot enforce
     uniqueness, a conditional put of the guard can."""
     tx = Transaction(db.table_name)
-    tx.put("email", email_guard_item(user.email, user.id), _NEW_ITEM)
+    tx.put("email", EmailGuard(user.email, user.id).to_item(), _NEW_ITEM)
     tx.put("user", user.to_item(), _NEW_ITEM)
     try:
         await transact(db, tx)
@@ -28,7 +28,7 @@ async def create_user(db: Dynamo, user: User) -> None:
 
 
 async def user_by_email(db: Dynamo, email: str) -> User | None:
-    index_key = keys.USER.gsi1(email=email)
+    index_key = entities.USER.index_key(GSI1, email=email)
     response = await db.query(
         IndexName=GSI1.name,
         KeyConditionExpression="GSI1PK = :pk AND GSI1SK = :sk",

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from shopgraph.data import keys, sessions, users
+from shopgraph.data import entities, sessions, users
 from shopgraph.data.entities import Role, Session, User
 from shopgraph.data.timefmt import format_instant, now_iso
 from shopgraph.errors import InvalidCredentials, Unauthenticated
@@ -74,9 +74,9 @@ async def log_in(ctx: RequestContext, email: str, password: str) -> SignedIn:
         raise failure from None
     # The email guard, read strongly consistent, finds an account created a
     # moment ago, which the eventually consistent email index might not yet.
-    guard = await ctx.db.get(keys.EMAIL_GUARD.key(email=email), consistent=True)
+    guard = await ctx.db.get(entities.EMAIL_GUARD.key(email=email), consistent=True)
     user_item = (
-        await ctx.db.get(keys.USER.key(user_id=guard["userId"]), consistent=True) if guard else None
+        await ctx.db.get(entities.USER.key(id=guard["userId"]), consistent=True) if guard else None
     )
     if user_item is None:
         await burn_password_check(password[:256])

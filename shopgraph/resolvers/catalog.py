@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from shopgraph.data import catalog, keys
+from shopgraph.data import catalog, model
 from shopgraph.data.entities import Product
 from shopgraph.data.timefmt import now_iso
 from shopgraph.errors import BadUserInput, NotFound
@@ -35,7 +35,7 @@ class NewProduct:
 async def create_product(ctx: RequestContext, new: NewProduct) -> Product:
     await auth.require_admin(ctx)
     product = Product(
-        id=keys.validate_id(new.id, "product id")
+        id=model.validate_id(new.id, "product id")
         if new.id is not None
         else secrets.token_urlsafe(9),
         name=check_product_name(new.name),
@@ -64,7 +64,7 @@ _REQUIRED = frozenset({"name", "category", "price"})
 
 async def update_product(ctx: RequestContext, product_id: str, changes: dict[str, Any]) -> Product:
     await auth.require_admin(ctx)
-    keys.validate_id(product_id, "product id")
+    model.validate_id(product_id, "product id")
     if not changes:
         raise BadUserInput("Give at least one field to change")
     checked: dict[str, Any] = {}
@@ -78,7 +78,7 @@ async def update_product(ctx: RequestContext, product_id: str, changes: dict[str
 
 
 async def record_view(ctx: RequestContext, product_id: str) -> bool:
-    keys.validate_id(product_id, "product id")
+    model.validate_id(product_id, "product id")
     if await ctx.loaders.products.load(product_id) is None:
         raise NotFound(f"No product {product_id!r}")
     await catalog.count_view(ctx.db, product_id, ctx.settings.view_shards)

@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from aiodataloader import DataLoader
 
-from shopgraph.data import keys, orders, products
+from shopgraph.data import entities, orders, products
 from shopgraph.data.codec import Item
 from shopgraph.data.dynamo import Dynamo
 from shopgraph.data.entities import Order, OrderLine, Product, User
@@ -65,12 +65,12 @@ class OrdersPageRequest:
 class Loaders:
     def __init__(self, db: Dynamo, cursors: CursorCodec) -> None:
         self.users: DataLoader[str, User | None] = _by_key(
-            db, lambda i: keys.USER.key(user_id=i), User.from_item
+            db, lambda i: entities.USER.key(id=i), User.from_item
         )
         self.products: DataLoader[str, Product | None] = _by_key(
-            db, lambda i: keys.PRODUCT.key(product_id=i), Product.from_item
+            db, lambda i: entities.PRODUCT.key(id=i), Product.from_item
         )
-        self.orders: DataLoader[keys.OrderRef, Order | None] = _by_key(
+        self.orders: DataLoader[entities.OrderRef, Order | None] = _by_key(
             db, lambda ref: ref.key, Order.from_item
         )
         self.order_lines: DataLoader[str, list[OrderLine]] = _concurrent(

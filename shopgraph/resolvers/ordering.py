@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from shopgraph.data import idempotency, keys, order_writes
-from shopgraph.data.entities import Order, OrderFlag, OrderLine, OrderStatus, Product
+from shopgraph.data import entities, idempotency, model, order_writes
+from shopgraph.data.entities import (
+    IdempotencyRecord,
+    Order,
+    OrderFlag,
+    OrderLine,
+    OrderStatus,
+    Product,
+)
 from shopgraph.data.orders import order_lines
 from shopgraph.data.timefmt import now_iso
 from shopgraph.data.transactions import Cancelled, transact
@@ -39,7 +46,7 @@ def merge_lines(lines: list[tuple[str, int]]) -> dict[str, int]:
         raise BadUserInput("An order needs at least one line")
     merged: dict[str, int] = {}
     for product_id, quantity in lines:
-        keys.validate_id(product_id, "product id")
+        model.validate_id(product_id, "product id")
         if not 1 <= quantity <= MAX_QUANTITY:
             raise BadUserInput(f"quantity must be 1-{MAX_QUANTITY}", productId=product_id)
         merged[product_id] = merged.get(product_id, 0) + quantity
@@ -51,15 +58,15 @@ def merge_lines(lines: list[tuple[str, int]]) -> dict[str, int]:
     return merged
 
 
-async def _read_order(ctx: RequestContext, ref: keys.OrderRef) -> Order:
+async def _read_order(ctx: RequestContext, ref: entities.OrderRef) -> Order:
     item = await ctx.db.get(ref.key, consistent=True)
     if item is None:
         raise NotFound("No such order")
     return Order.from_item(item)
 
 
-async def _order_of_record(ctx: RequestContext, record: idempotency.IdempotencyRecord) -> Order:
-    return await _read_order(ctx, keys.OrderRef.decode(record.result["orderId"]))
+async def _order_of_record(ctx: RequestContext, record: IdempotencyRecord) -> Order:
+    return await _read_order(ctx, entities.OrderRef.decode(record.result["orderId"]))
 
 
 async def place_order(
@@ -77,7 +84,7 @@ async def place_order(
 
     for _ in range(ATTEMPTS):
         found = await ctx.db.batch_get(
-            [keys.PRODUCT.key(product_id=p) for p in merged], consistent=True
+            [entities.PRODUCT.key(id=p) for p in merged], consistent=True
         )
         products = {p.id: p for p in (Product.from_item(i) for i in found if i)}
         unknown = [p for p in merged if p not in products]
@@ -109,7 +116,7 @@ async def place_order(
         )
         record = None
         if idempotency_key is not None:
-            record = idempotency.IdempotencyRecord.new(
+            record = idempotency.new_record(
                 viewer.id, idempotency_key, PLACE_ORDER, request, {"orderId": order.id}
             )
         tx = order_writes.place_order_transaction(
@@ -144,7 +151,7 @@ async def place_order(
 
 async def update_status(ctx: RequestContext, order_id: str, status: OrderStatus) -> Order:
     viewer = await auth.require_viewer(ctx)
-    ref = keys.OrderRef.decode(order_id)
+    ref = entities.OrderRef.decode(order_id)
     for _ in range(ATTEMPTS):
         order = await _read_order(ctx, ref)
         if not viewer.is_admin:
@@ -161,7 +168,7 @@ async def update_status(ctx: RequestContext, order_id: str, status: OrderStatus)
         if status is OrderStatus.CANCELLED:
             lines = await order_lines(ctx.db, order.number)
             found = await ctx.db.batch_get(
-                [keys.PRODUCT.key(product_id=line.product_id) for line in lines], consistent=True
+                [entities.PRODUCT.key(id=line.product_id) for line in lines], consistent=True
             )
             tracked = {i["id"] for i in found if i and i.get("stock") is not None}
             restock = [
@@ -199,7 +206,7 @@ async def update_status(ctx: RequestContext, order_id: str, status: OrderStatus)
 
 async def delete_order(ctx: RequestContext, order_id: str) -> bool:
     await auth.require_admin(ctx)
-    ref = keys.OrderRef.decode(order_id)
+    ref = entities.OrderRef.decode(order_id)
     order = await _read_order(ctx, ref)
     lines = await order_lines(ctx.db, order.number)
     try:
@@ -212,7 +219,7 @@ async def delete_order(ctx: RequestContext, order_id: str) -> bool:
 
 async def flag_order(ctx: RequestContext, order_id: str, reason: str) -> Order:
     await auth.require_admin(ctx)
-    ref = keys.OrderRef.decode(order_id)
+    ref = entities.OrderRef.decode(order_id)
     reason = reason.strip()
     if not 1 <= len(reason) <= MAX_REASON:
         raise BadUserInput(f"reason must be 1-{MAX_REASON} characters")
@@ -223,7 +230,7 @@ async def flag_order(ctx: RequestContext, order_id: str, reason: str) -> Order:
 
 async def unflag_order(ctx: RequestContext, order_id: str) -> Order:
     await auth.require_admin(ctx)
-    ref = keys.OrderRef.decode(order_id)
+    ref = entities.OrderRef.decode(order_id)
     order = await order_writes.set_flag(ctx.db, ref, None)
     ctx.loaders.orders.clear(ref).prime(ref, order)
     return order

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shopgraph.data import keys, orders
+from shopgraph.data import entities, orders
 from shopgraph.data.entities import Order, OrderStatus
 from shopgraph.data.paging import Page, validate_first
 from shopgraph.data.timefmt import validate_date_prefix
@@ -53,7 +53,7 @@ async def visible_order(ctx: RequestContext, order_id: str) -> Order | None:
     anyone else is FORBIDDEN. `order(id:)`, Order references and subscriptions
     to one order all ask through here."""
     viewer = await auth.require_viewer(ctx)
-    order = await ctx.loaders.orders.load(keys.OrderRef.decode(order_id))
+    order = await ctx.loaders.orders.load(entities.OrderRef.decode(order_id))
     if order is not None and order.user_id != viewer.id and not viewer.is_admin:
         raise Forbidden("This order belongs to another customer")
     return order

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shopgraph.data import idempotency, keys
+from shopgraph.data import entities, idempotency, model
 from shopgraph.data.entities import User
 from shopgraph.data.transactions import Cancelled, Transaction, transact
 from shopgraph.errors import BadUserInput, InsufficientPoints, NotFound
@@ -25,7 +25,7 @@ class Transfer:
 async def _users(ctx: RequestContext, sender_id: str, recipient_id: str, points: int) -> Transfer:
     """Both users as they are after the write, read strongly consistent."""
     found = await ctx.db.batch_get(
-        [keys.USER.key(user_id=sender_id), keys.USER.key(user_id=recipient_id)], consistent=True
+        [entities.USER.key(id=sender_id), entities.USER.key(id=recipient_id)], consistent=True
     )
     sender, recipient = (User.from_item(i) if i else None for i in found)
     if sender is None or recipient is None:
@@ -39,7 +39,7 @@ async def transfer_points(
     ctx: RequestContext, to_user_id: str, points: int, idempotency_key: str | None
 ) -> Transfer:
     viewer = await auth.require_viewer(ctx)
-    keys.validate_id(to_user_id, "user id")
+    model.validate_id(to_user_id, "user id")
     if not 1 <= points <= MAX_TRANSFER:
         raise BadUserInput(f"points must be 1-{MAX_TRANSFER}")
     if to_user_id == viewer.id:
@@ -52,27 +52,27 @@ async def transfer_points(
         if existing is not None:
             idempotency.check_same_request(existing, request)
             return await _users(ctx, viewer.id, to_user_id, existing.result["points"])
-        record = idempotency.IdempotencyRecord.new(
+        record = idempotency.new_record(
             viewer.id, idempotency_key, TRANSFER_POINTS, request, {"points": points}
         )
 
     tx = Transaction(ctx.db.table_name)
     tx.update(
         "sender",
-        keys.USER.key(user_id=viewer.id),
+        entities.USER.key(id=viewer.id),
         "SET points = points - :n",
         "attribute_exists(PK) AND points >= :n",
         values={":n": points},
     )
     tx.update(
         "recipient",
-        keys.USER.key(user_id=to_user_id),
+        entities.USER.key(id=to_user_id),
         "ADD points :n",
         "attribute_exists(PK) AND entityType = :user",
-        values={":n": points, ":user": keys.USER.entity},
+        values={":n": points, ":user": entities.USER.name},
     )
     if record is not None:
-        tx.put("idempotency", record.to_item(), **record.condition())
+        tx.put("idempotency", record.to_item(), **idempotency.put_condition())
     try:
         await transact(ctx.db, tx)
     except Cancelled as cancelled:

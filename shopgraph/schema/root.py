@@ -6,7 +6,7 @@ from collections.abc import AsyncGenerator
 
 import strawberry
 
-from shopgraph.data import keys, products, stats, users
+from shopgraph.data import model, products, stats, users
 from shopgraph.data.timefmt import validate_day
 from shopgraph.errors import BadUserInput
 from shopgraph.resolvers import accounts, auth, catalog, ordering, points, subscriptions
@@ -80,7 +80,7 @@ class Query:
         if len(ids) > MAX_PRODUCT_IDS:
             raise BadUserInput(f"products(ids:) takes at most {MAX_PRODUCT_IDS} ids")
         for product_id in ids:
-            keys.validate_id(product_id, "product id")
+            model.validate_id(product_id, "product id")
         found = await info.context.loaders.products.load_many(list(ids))
         return [Product(entity=p) if p else None for p in found]
 

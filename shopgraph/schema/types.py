@@ -10,7 +10,7 @@ import strawberry
 import strawberry.federation
 from strawberry.types import Info
 
-from shopgraph.data import entities, keys
+from shopgraph.data import entities, model
 from shopgraph.data import orders as data_orders
 from shopgraph.data.paging import Page
 from shopgraph.resolvers import auth
@@ -54,7 +54,7 @@ class User:
     @classmethod
     async def resolve_reference(cls, info: Ctx, id: strawberry.ID) -> User | None:
         # Through the same loader as every other read: 50 references, one batch.
-        user = await info.context.loaders.users.load(keys.validate_id(id, "user id"))
+        user = await info.context.loaders.users.load(model.validate_id(id, "user id"))
         return cls(entity=user) if user else None
 
     @strawberry.field
@@ -122,7 +122,7 @@ class Product:
 
     @classmethod
     async def resolve_reference(cls, info: Ctx, id: strawberry.ID) -> Product | None:
-        product = await info.context.loaders.products.load(keys.validate_id(id, "product id"))
+        product = await info.context.loaders.products.load(model.validate_id(id, "product id"))
         return cls(entity=product) if product else None
 
     @strawberry.field

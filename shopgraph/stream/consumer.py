@@ -18,7 +18,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from shopgraph.data import keys
+from shopgraph.data import entities
 from shopgraph.data.dynamo import ConditionFailed, Dynamo, backoff_delay
 
 log = logging.getLogger("shopgraph.stream")
@@ -29,7 +29,7 @@ _BACK_OFF = frozenset({"LimitExceededException", "ThrottlingException", "Interna
 
 def _is_checkpoint(record: dict[str, Any]) -> bool:
     image = record.get("dynamodb", {}).get("NewImage") or {}
-    return image.get("entityType", {}).get("S") == keys.STREAM_CHECKPOINT.entity
+    return image.get("entityType", {}).get("S") == entities.STREAM_CHECKPOINT.name
 
 
 @dataclass
@@ -183,14 +183,15 @@ class StreamConsumer:
 
     async def load_checkpoint(self, shard_id: str) -> str | None:
         item = await self.db.get(
-            keys.STREAM_CHECKPOINT.key(consumer=self.consumer, shard_id=shard_id), consistent=True
+            entities.STREAM_CHECKPOINT.key(consumer=self.consumer, shard_id=shard_id),
+            consistent=True,
         )
         return str(item["sequenceNumber"]) if item else None
 
     async def save_checkpoint(self, shard_id: str, sequence_number: str | None) -> None:
         if sequence_number is None:
             return
-        key = keys.STREAM_CHECKPOINT.key(consumer=self.consumer, shard_id=shard_id)
+        key = entities.STREAM_CHECKPOINT.key(consumer=self.consumer, shard_id=shard_id)
         # Only forward: two processes may read the same shard (a checkpoint
         # already further on stays). The sequence number is kept as the engine
         # wrote it (its zero padding matters to some engines); `position` orders them.
@@ -203,7 +204,7 @@ class StreamConsumer:
                 values={
                     ":seq": sequence_number,
                     ":pos": int(sequence_number),
-                    ":type": keys.STREAM_CHECKPOINT.entity,
+                    ":type": entities.STREAM_CHECKPOINT.name,
                     ":now": int(time.time()),
                 },
             )

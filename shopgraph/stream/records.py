@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from shopgraph.data import keys
+from shopgraph.data import entities
 from shopgraph.data.codec import from_attributes
 from shopgraph.data.entities import Order, OrderStatus
 
@@ -33,7 +33,7 @@ def status_change(record: dict[str, Any]) -> StatusChange | None:
     status differs between the old and new images. Anything else is None."""
     change = record.get("dynamodb") or {}
     new_image = change.get("NewImage")
-    if not new_image or new_image.get("entityType", {}).get("S") != keys.ORDER.entity:
+    if not new_image or new_image.get("entityType", {}).get("S") != entities.ORDER.name:
         return None
     order = Order.from_item(from_attributes(new_image))
     old_image = change.get("OldImage")

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import time
 
-from shopgraph.data import keys
+from shopgraph.data import entities
 from shopgraph.data.dynamo import Dynamo
-from shopgraph.data.table import TTL_ATTRIBUTE
+from shopgraph.data.entities import AppliedEvent
 from shopgraph.data.transactions import Cancelled, Transaction, transact
 from shopgraph.stream.records import StatusChange
 
@@ -25,22 +25,19 @@ async def apply_completion(db: Dynamo, change: StatusChange) -> bool:
         return False
     day = change.changed_at[:10]
     tx = Transaction(db.table_name)
-    marker = {
-        **keys.APPLIED_EVENT.key(event_id=change.event_id, consumer=CONSUMER),
-        "entityType": keys.APPLIED_EVENT.entity,
-        "orderNumber": change.order.number,
-        TTL_ATTRIBUTE: int(time.time()) + MARKER_TTL_SECONDS,
-    }
-    tx.put("marker", marker, "attribute_not_exists(PK)")
+    marker = AppliedEvent(
+        change.event_id, CONSUMER, change.order.number, int(time.time()) + MARKER_TTL_SECONDS
+    )
+    tx.put("marker", entities.APPLIED_EVENT.item(marker), "attribute_not_exists(PK)")
     tx.update(
         "stats",
-        keys.SALES_STATS.key(day=day),
+        entities.SALES_STATS.key(day=day),
         "ADD completedOrders :one, revenue :total SET entityType = :type, #day = :day",
         names={"#day": "day"},
         values={
             ":one": 1,
             ":total": change.order.total,
-            ":type": keys.SALES_STATS.entity,
+            ":type": entities.SALES_STATS.name,
             ":day": day,
         },
     )
