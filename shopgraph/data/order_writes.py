@@ -8,14 +8,12 @@ from decimal import Decimal
 from shopgraph.data import entities
 from shopgraph.data.dynamo import ConditionFailed, Dynamo
 from shopgraph.data.entities import (
-    IdempotencyRecord,
     Order,
     OrderFlag,
     OrderLine,
     OrderStatus,
     Product,
 )
-from shopgraph.data.idempotency import put_condition
 from shopgraph.data.transactions import Transaction, transact
 from shopgraph.errors import NotFound
 
@@ -45,9 +43,8 @@ def place_order_transaction(
     lines: list[OrderLine],
     products: dict[str, Product],
     shards: int,
-    record: IdempotencyRecord | None,
 ) -> Transaction:
-    """Steps: "order", a line_step and a product_step per line, and "idempotency"."""
+    """Steps: "order", a line_step and a product_step per line."""
     tx = Transaction(db.table_name)
     tx.put("order", order.to_item(shards), "attribute_not_exists(PK)")
     for line in lines:
@@ -72,8 +69,6 @@ def place_order_transaction(
                 "attribute_exists(PK) AND price = :price AND stock >= :q",
                 values={":price": product.price, ":q": line.quantity},
             )
-    if record is not None:
-        tx.put("idempotency", record.to_item(), **put_condition())
     return tx
 
 

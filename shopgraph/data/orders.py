@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from shopgraph.data import entities
-from shopgraph.data.codec import Item, from_attributes
+from shopgraph.data.codec import Item
 from shopgraph.data.dynamo import Dynamo
 from shopgraph.data.entities import OrderLine, OrderStatus
-from shopgraph.data.paging import CursorCodec, Page, query_page, validate_first
+from shopgraph.data.paging import CursorCodec, Page, fetch_up_to, query_page, validate_first
 from shopgraph.data.table import GSI1, GSI2, LSI1, TABLE_INDEX
 from shopgraph.errors import BadUserInput
 
@@ -144,15 +144,7 @@ async def orders_by_status(
             "ExpressionAttributeValues": values,
             "ScanIndexForward": False,
         }
-        items: list[Item] = []
-        while len(items) <= first:
-            query["Limit"] = first + 1 - len(items)
-            response = await db.query(**query)
-            items.extend(from_attributes(i) for i in response.get("Items", []))
-            if not response.get("LastEvaluatedKey"):
-                break
-            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-        return items
+        return await fetch_up_to(db, query, first + 1)
 
     per_shard = await asyncio.gather(*(shard_items(s) for s in range(shards)))
     merged = sorted(

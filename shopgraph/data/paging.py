@@ -81,6 +81,22 @@ def _position(item: Item, index: Index) -> dict[str, Any]:
     return position
 
 
+async def fetch_up_to(db: Dynamo, query: dict[str, Any], count: int) -> list[Item]:
+    """Up to `count` items of one Query, following DynamoDB's own pages where
+    a 1 MB page cuts short: asking for first+1 is what makes hasNextPage exact."""
+    query = dict(query)
+    items: list[Item] = []
+    while len(items) < count:
+        query["Limit"] = count - len(items)
+        response = await db.query(**query)
+        items.extend(from_attributes(i) for i in response.get("Items", []))
+        last = response.get("LastEvaluatedKey")
+        if not last:
+            break
+        query["ExclusiveStartKey"] = last
+    return items
+
+
 async def query_page(
     db: Dynamo,
     codec: CursorCodec,
@@ -99,15 +115,7 @@ async def query_page(
         query["IndexName"] = index.name
     if after is not None:
         query["ExclusiveStartKey"] = codec.decode(listing, after)
-    items: list[Item] = []
-    while len(items) <= first:
-        query["Limit"] = first + 1 - len(items)
-        response = await db.query(**query)
-        items.extend(from_attributes(i) for i in response.get("Items", []))
-        last = response.get("LastEvaluatedKey")
-        if not last:
-            break
-        query["ExclusiveStartKey"] = last
+    items = await fetch_up_to(db, query, first + 1)
     page_items = items[:first]
     return Page(
         items=page_items,

@@ -8,10 +8,12 @@ import strawberry
 
 from shopgraph.data import model, products, stats, users
 from shopgraph.data.timefmt import validate_day
+from shopgraph.domain.accounts import SignedIn
+from shopgraph.domain.catalog import NewProduct
+from shopgraph.domain.validation import check_category, normalize_email
 from shopgraph.errors import BadUserInput
 from shopgraph.resolvers import accounts, auth, catalog, ordering, points, subscriptions
 from shopgraph.resolvers import orders as order_listings
-from shopgraph.resolvers.validation import check_category, normalize_email
 from shopgraph.schema.inputs import (
     CreateProductInput,
     PlaceOrderInput,
@@ -38,7 +40,7 @@ from shopgraph.schema.types import (
 MAX_PRODUCT_IDS = 500
 
 
-def _auth_payload(signed_in: accounts.SignedIn) -> AuthPayload:
+def _auth_payload(signed_in: SignedIn) -> AuthPayload:
     return AuthPayload(
         token=signed_in.token, expires_at=signed_in.expires_at, user=User(entity=signed_in.user)
     )
@@ -154,7 +156,7 @@ class Mutation:
 
     @strawberry.mutation(description="Admin only.")
     async def create_product(self, info: Ctx, input: CreateProductInput) -> Product:
-        new = catalog.NewProduct(
+        new = NewProduct(
             id=input.id,
             name=input.name,
             description=input.description,

@@ -1,0 +1,1 @@
+"""The shop's write operations: rules, transactions of named steps, domain errors."""

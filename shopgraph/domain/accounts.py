@@ -1,0 +1,102 @@
+"""Accounts: signing up, logging in and out, each answered with a session."""
+
+from __future__ import annotations
+
+import math
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from shopgraph.data import entities, sessions, users
+from shopgraph.data.dynamo import Dynamo
+from shopgraph.data.entities import Role, Session, User
+from shopgraph.data.timefmt import format_instant, now_iso
+from shopgraph.domain.validation import check_name, check_password, normalize_email
+from shopgraph.errors import InvalidCredentials
+from shopgraph.security import (
+    burn_password_check,
+    hash_password,
+    new_token,
+    token_hash,
+    verify_password,
+)
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    token: str
+    expires_at: str
+    user: User
+
+
+def new_user_id() -> str:
+    return secrets.token_urlsafe(12)  # 16 characters of [A-Za-z0-9_-]
+
+
+async def open_session(db: Dynamo, user: User, ttl_seconds: int) -> SignedIn:
+    token = new_token()
+    expires = time.time() + ttl_seconds
+    session = Session(
+        token_hash=token_hash(token),
+        user_id=user.id,
+        created_at=now_iso(),
+        expires_at=format_instant(datetime.fromtimestamp(expires, UTC)),
+        # Rounded up: the session must not end before the expiresAt it announces.
+        ttl=math.ceil(expires),
+    )
+    await sessions.put_session(db, session)
+    return SignedIn(token, session.expires_at, user)
+
+
+async def sign_up(
+    db: Dynamo,
+    email: str,
+    name: str,
+    password: str,
+    *,
+    admin_emails: frozenset[str],
+    session_ttl_seconds: int,
+) -> SignedIn:
+    """A new customer (an admin where the email is one of `admin_emails`) and
+    its session; the email is unique, case-insensitively."""
+    email = normalize_email(email)
+    user = User(
+        id=new_user_id(),
+        name=check_name(name),
+        email=email,
+        role=Role.ADMIN if email in admin_emails else Role.CUSTOMER,
+        points=0,
+        created_at=now_iso(),
+        password_hash=await hash_password(check_password(password)),
+    )
+    await users.create_user(db, user)
+    return await open_session(db, user, session_ttl_seconds)
+
+
+async def log_in(db: Dynamo, email: str, password: str, *, session_ttl_seconds: int) -> SignedIn:
+    """A session for the right password; the same INVALID_CREDENTIALS, after
+    the same work, for a wrong password and for an unknown email."""
+    failure = InvalidCredentials("Wrong email or password")
+    try:
+        email = normalize_email(email)
+    except Exception:
+        await burn_password_check(password)
+        raise failure from None
+    # The email guard, read strongly consistent, finds an account created a
+    # moment ago, which the eventually consistent email index might not yet.
+    guard = await db.get(entities.EMAIL_GUARD.key(email=email), consistent=True)
+    user_item = (
+        await db.get(entities.USER.key(id=guard["userId"]), consistent=True) if guard else None
+    )
+    if user_item is None:
+        await burn_password_check(password[:256])
+        raise failure
+    user = User.from_item(user_item)
+    if not await verify_password(password[:256], user.password_hash):
+        raise failure
+    return await open_session(db, user, session_ttl_seconds)
+
+
+async def log_out(db: Dynamo, hashed_token: str) -> None:
+    await sessions.delete_session(db, hashed_token)
