@@ -66,7 +66,7 @@ class Settings:
     # False: `secret` is random for this process (SHOPGRAPH_SECRET unset).
     secret_configured: bool = True
     status_shards: int = 4
-    view_shards: int = 10
+    view_shards: int = 4
     demo_password: str = "shopgraph-demo"
     read_unit_price: Decimal = Decimal("0.25") / 1_000_000
     write_unit_price: Decimal = Decimal("1.25") / 1_000_000

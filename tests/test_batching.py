@@ -11,6 +11,8 @@ PROFILE_PAGE = """
 
 
 async def test_profile_page_reads_all_products_in_one_batch(api: Api, db) -> None:
+    """Orders written before orders carried their lines (the lines only as
+    OrderLine items) still answer, with one concurrent Query per order."""
     token = await api.sign_up("batch@example.com")
     me = (await api.data("{ viewer { id } }", token=token))["viewer"]["id"]
     products = [product(n) for n in range(5)]

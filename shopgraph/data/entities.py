@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from shopgraph.data.codec import Item
-from shopgraph.data.model import ID_PATTERN, JSON, Copy, Derived, Entity, Key, Template
+from shopgraph.data.model import ID_PATTERN, JSON, Codec, Copy, Derived, Entity, Key, Template
 from shopgraph.data.table import GSI1, GSI2, LSI1, TABLE_INDEX
 from shopgraph.data.timefmt import is_timestamp
 from shopgraph.errors import BadUserInput
@@ -149,6 +149,49 @@ VIEW_COUNTER = Entity(
 
 
 @dataclass(frozen=True)
+class OrderLine:
+    order_number: str
+    product_id: str
+    quantity: int
+    unit_price: Decimal
+
+    @property
+    def line_total(self) -> Decimal:
+        return self.unit_price * self.quantity
+
+    def to_item(self) -> Item:
+        return ORDER_LINE.item(self)
+
+    @classmethod
+    def from_item(cls, item: Item) -> OrderLine:
+        return ORDER_LINE.from_item(item)
+
+
+ORDER_LINE = Entity(
+    OrderLine,
+    "OrderLine",
+    table=Key("ORDER#{order_number}", "ITEM#{product_id}"),
+    ids=("order_number", "product_id"),
+)
+
+
+# An order carries its lines (they never change once it is placed), so a page
+# of orders with their lines is one Query.
+ORDER_LINES = {
+    "codec": Codec(
+        lambda raw, values: tuple(
+            OrderLine(values["number"], m["productId"], int(m["quantity"]), Decimal(m["unitPrice"]))
+            for m in raw
+        ),
+        lambda lines: [
+            {"productId": line.product_id, "quantity": line.quantity, "unitPrice": line.unit_price}
+            for line in lines
+        ],
+    )
+}
+
+
+@dataclass(frozen=True)
 class OrderFlag:
     reason: str
     flagged_at: str
@@ -168,6 +211,9 @@ class Order:
     # Written by an import of past orders (the demo seed), which counts its own
     # sales: the stream does not count its arrival as a completion.
     imported: bool | None = None
+    # None on an order written before orders carried their lines: its lines
+    # are then only the OrderLine items.
+    lines: tuple[OrderLine, ...] | None = field(default=None, metadata=ORDER_LINES)
 
     @property
     def flag(self) -> OrderFlag | None:
@@ -214,33 +260,6 @@ ORDER = Entity(
     },
     ids=("user_id", "number"),
     derived={"shard": Derived(("number",), _order_shard)},
-)
-
-
-@dataclass(frozen=True)
-class OrderLine:
-    order_number: str
-    product_id: str
-    quantity: int
-    unit_price: Decimal
-
-    @property
-    def line_total(self) -> Decimal:
-        return self.unit_price * self.quantity
-
-    def to_item(self) -> Item:
-        return ORDER_LINE.item(self)
-
-    @classmethod
-    def from_item(cls, item: Item) -> OrderLine:
-        return ORDER_LINE.from_item(item)
-
-
-ORDER_LINE = Entity(
-    OrderLine,
-    "OrderLine",
-    table=Key("ORDER#{order_number}", "ITEM#{product_id}"),
-    ids=("order_number", "product_id"),
 )
 
 

@@ -148,16 +148,33 @@ class Change:
 
 
 @dataclass(frozen=True)
+class Codec:
+    """How one attribute is stored where its type alone does not say: `decode`
+    gets the stored value and the fields decoded before it (in field order)."""
+
+    decode: Callable[[Any, Mapping[str, Any]], Any]
+    encode: Callable[[Any], Any]
+
+
+# dataclasses.field(metadata=JSON): stored as a JSON string.
+JSON = {"codec": Codec(lambda raw, _: json.loads(raw), json.dumps)}
+
+
+@dataclass(frozen=True)
 class _Field:
     name: str
     attribute: str
-    decode: Callable[[Any], Any]
+    decode: Callable[[Any, Mapping[str, Any]], Any]
     encode: Callable[[Any], Any]
     default: Any  # dataclasses.MISSING when the item must hold it
 
 
 def _identity(value: Any) -> Any:
     return value
+
+
+def _plain(decode: Callable[[Any], Any]) -> Callable[[Any, Mapping[str, Any]], Any]:
+    return lambda raw, _: decode(raw)
 
 
 def _is_optional(hint: Any) -> bool:
@@ -168,8 +185,9 @@ def _is_optional(hint: Any) -> bool:
 def _codec_of(
     hint: Any, metadata: Mapping[str, Any]
 ) -> tuple[Callable[..., Any], Callable[..., Any]]:
-    if metadata.get("json"):
-        return json.loads, json.dumps
+    if "codec" in metadata:
+        codec: Codec = metadata["codec"]
+        return codec.decode, codec.encode
     if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
         hint = next(a for a in typing.get_args(hint) if a is not type(None))
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
@@ -181,9 +199,6 @@ def _codec_of(
     if hint is bool:
         return bool, _identity
     return _identity, _identity
-
-
-JSON = {"json": True}  # dataclasses.field(metadata=JSON): stored as a JSON string
 
 
 class Entity(Generic[T]):
@@ -213,6 +228,8 @@ class Entity(Generic[T]):
         self.fields: list[_Field] = []
         for f in dataclasses.fields(cls):  # type: ignore[arg-type]
             decode, encode = _codec_of(hints[f.name], f.metadata)
+            if "codec" not in f.metadata:
+                decode = _plain(decode)
             default = (defaults or {}).get(f.name, f.default)
             if default is dataclasses.MISSING and _is_optional(hints[f.name]):
                 default = None  # an optional attribute may be absent from the item
@@ -326,14 +343,14 @@ class Entity(Generic[T]):
         for f in self.fields:
             raw = item.get(f.attribute)
             if raw is not None:
-                values[f.name] = f.decode(raw)
+                values[f.name] = f.decode(raw, values)
             elif f.name in self.key_only:
                 if from_key is None:
                     from_key = {
                         **self.table_pk.parse(item[TABLE_INDEX.pk]),  # type: ignore[union-attr]
                         **self.table_sk.parse(item[TABLE_INDEX.sk]),  # type: ignore[union-attr]
                     }
-                values[f.name] = f.decode(from_key[f.name])
+                values[f.name] = f.decode(from_key[f.name], values)
             elif f.default is not dataclasses.MISSING:
                 values[f.name] = f.default
             else:

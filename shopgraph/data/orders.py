@@ -10,7 +10,7 @@ from typing import Any
 from shopgraph.data import entities
 from shopgraph.data.codec import Item
 from shopgraph.data.dynamo import Dynamo
-from shopgraph.data.entities import OrderLine, OrderStatus
+from shopgraph.data.entities import Order, OrderLine, OrderStatus
 from shopgraph.data.paging import CursorCodec, Page, fetch_up_to, query_page, validate_first
 from shopgraph.data.table import GSI1, GSI2, LSI1, TABLE_INDEX
 from shopgraph.errors import BadUserInput
@@ -174,6 +174,12 @@ async def flagged_orders(db: Dynamo, codec: CursorCodec, *, first: int, after: s
             "ScanIndexForward": False,
         },
     )
+
+
+async def lines_of(db: Dynamo, order: Order) -> list[OrderLine]:
+    """The order's lines: on the order item itself, or (an order written before
+    orders carried them) its OrderLine items."""
+    return list(order.lines) if order.lines is not None else await order_lines(db, order.number)
 
 
 async def order_lines(db: Dynamo, number: str) -> list[OrderLine]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from shopgraph.data import entities
 from shopgraph.data.dynamo import Dynamo
 from shopgraph.data.paging import CursorCodec, Page, query_page
@@ -26,15 +28,16 @@ async def products_by_category(
     )
 
 
-async def view_count(db: Dynamo, product_id: str) -> int:
-    """The sum of the product's sharded counters: one single-partition Query."""
-    counters = await db.query_all(
-        KeyConditionExpression="PK = :pk AND begins_with(SK, :views)",
-        ExpressionAttributeValues={
-            ":pk": {"S": entities.VIEW_COUNTER.partition(product_id=product_id)},
-            ":views": {"S": entities.VIEWS_SK_PREFIX},
-        },
-        ProjectionExpression="#c",
-        ExpressionAttributeNames={"#c": "count"},
-    )
-    return sum(int(c.get("count", 0)) for c in counters)
+async def view_counts(db: Dynamo, product_ids: Sequence[str], shards: int) -> list[int]:
+    """Each product's views: the sum of its counter shards, every shard of every
+    product asked in one BatchGetItem (100 keys a call), so a page of products
+    costs one call for all its counts. Shards are 0..shards-1: the setting may
+    grow, never shrink."""
+    keys = [
+        entities.VIEW_COUNTER.key(product_id=p, shard=shard)
+        for p in product_ids
+        for shard in range(shards)
+    ]
+    counters = await db.batch_get(keys)
+    per_product = (counters[n * shards : (n + 1) * shards] for n in range(len(product_ids)))
+    return [sum(int(c.get("count", 0)) for c in shard_items if c) for shard_items in per_product]

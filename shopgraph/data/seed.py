@@ -60,7 +60,7 @@ class SeedOptions:
     anchor: datetime | None = None
     password: str = "shopgraph-demo"
     status_shards: int = 4
-    view_shards: int = 10
+    view_shards: int = 4
 
     @classmethod
     def for_settings(cls, settings: Settings, **sizes: Any) -> SeedOptions:
@@ -132,7 +132,14 @@ def demo_items(options: SeedOptions) -> Iterator[Item]:
             if rng.random() < 0.05:
                 flag = OrderFlag(rng.choice(_FLAG_REASONS), created_at)
             order = Order(
-                user_id, number, status, total, created_at, created_at, imported=True
+                user_id,
+                number,
+                status,
+                total,
+                created_at,
+                created_at,
+                imported=True,
+                lines=tuple(lines),
             ).flagged(flag)
             if status is OrderStatus.COMPLETED:
                 points += int(total)

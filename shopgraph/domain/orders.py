@@ -22,7 +22,7 @@ from shopgraph.data.entities import (
     User,
 )
 from shopgraph.data.idempotency import KeyedRequest, once, transact_once
-from shopgraph.data.orders import order_lines
+from shopgraph.data.orders import lines_of
 from shopgraph.data.timefmt import now_iso
 from shopgraph.data.transactions import Cancelled, transact
 from shopgraph.errors import (
@@ -126,7 +126,8 @@ async def _try_place(
 
     number = order_writes.new_order_number()
     lines = [OrderLine(number, p, q, products[p].price) for p, q in merged.items()]
-    order = Order(buyer.id, number, OrderStatus.PENDING, order_writes.order_total(lines), now_iso())
+    total = order_writes.order_total(lines)
+    order = Order(buyer.id, number, OrderStatus.PENDING, total, now_iso(), lines=tuple(lines))
     tx = order_writes.place_order_transaction(db, order, lines, products, status_shards)
     if keyed is not None:
         keyed.record_in(tx, {"orderId": order.id})
@@ -195,7 +196,7 @@ async def change_status(
 
 async def _restock(db: Dynamo, order: Order) -> list[tuple[str, int]]:
     """What a cancel puts back: the quantity of each line whose product tracks stock."""
-    lines = await order_lines(db, order.number)
+    lines = await lines_of(db, order)
     found = await db.batch_get(
         [entities.PRODUCT.key(id=line.product_id) for line in lines], consistent=True
     )
@@ -221,7 +222,7 @@ def _moved_meanwhile(current: dict[str, object] | None, status: OrderStatus) -> 
 async def delete_order(db: Dynamo, ref: OrderRef) -> None:
     """The order and its lines, in one transaction."""
     order = await read_order(db, ref)
-    lines = await order_lines(db, order.number)
+    lines = await lines_of(db, order)
     try:
         await order_writes.delete_order(db, order, lines)
     except Cancelled:

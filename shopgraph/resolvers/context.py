@@ -46,12 +46,12 @@ class RequestContext:
     _viewer: asyncio.Future[User | None] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        self.loaders = Loaders(self.db, self.cursors)
+        self.loaders = Loaders(self.db, self.cursors, self.settings.view_shards)
 
     def fresh_loaders(self) -> None:
         """A websocket's context lives as long as the connection: each pushed
         event resolves with loaders of its own, not with what an earlier one cached."""
-        self.loaders = Loaders(self.db, self.cursors)
+        self.loaders = Loaders(self.db, self.cursors, self.settings.view_shards)
 
     @property
     def token_hash(self) -> str | None:

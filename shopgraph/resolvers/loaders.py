@@ -1,13 +1,15 @@
 """Per-request dataloaders: keys asked in one tick go out as one batch.
 
 Entities by key go through BatchGetItem (100 keys a call, concurrent chunks);
-per-parent listings (an order's lines, a product's view counters) run their
-single-partition Queries concurrently.
+a page's view counts are one BatchGetItem of every shard; per-parent
+listings (a user's orders, an old order's lines) run their single-partition
+Queries concurrently.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -63,7 +65,7 @@ class OrdersPageRequest:
 
 
 class Loaders:
-    def __init__(self, db: Dynamo, cursors: CursorCodec) -> None:
+    def __init__(self, db: Dynamo, cursors: CursorCodec, view_shards: int) -> None:
         self.users: DataLoader[str, User | None] = _by_key(
             db, lambda i: entities.USER.key(id=i), User.from_item
         )
@@ -76,8 +78,8 @@ class Loaders:
         self.order_lines: DataLoader[str, list[OrderLine]] = _concurrent(
             lambda number: orders.order_lines(db, number)
         )
-        self.view_counts: DataLoader[str, int] = _concurrent(
-            lambda product_id: products.view_count(db, product_id)
+        self.view_counts: DataLoader[str, int] = DataLoader(
+            functools.partial(products.view_counts, db, shards=view_shards)
         )
         self.user_orders: DataLoader[OrdersPageRequest, Page] = _concurrent(
             lambda r: orders.user_orders(
