@@ -60,6 +60,9 @@ def client_config(settings: Settings) -> Config:
         max_pool_connections=settings.max_pool_connections,
         connect_timeout=3,
         read_timeout=10,
+        # Every request is built here from checked inputs; botocore checking
+        # each one against the service model again costs CPU on every call.
+        parameter_validation=False,
     )
 
 

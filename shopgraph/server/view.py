@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from typing import Any
 
+import orjson
 from aiohttp import web
 from cross_web import HTTPException
 from strawberry.aiohttp.views import GraphQLView
@@ -43,7 +43,7 @@ def is_request_error(result: ExecutionResult) -> bool:
 
 def error_response(status: int, message: str, code: str, **extensions: Any) -> web.Response:
     body = {"errors": [{"message": message, "extensions": {"code": code, **extensions}}]}
-    return web.Response(status=status, text=json.dumps(body), content_type="application/json")
+    return web.Response(status=status, body=orjson.dumps(body), content_type="application/json")
 
 
 class ShopGraphQLView(GraphQLView):
@@ -66,6 +66,12 @@ class ShopGraphQLView(GraphQLView):
         if page.policy:
             response.headers["Content-Security-Policy"] = page.policy
         return response
+
+    def decode_json(self, data: str | bytes) -> object:
+        return orjson.loads(data)  # its JSONDecodeError is json's: strawberry's 400 stands
+
+    def encode_json(self, data: object) -> bytes:
+        return orjson.dumps(data)
 
     async def parse_http_body(self, request: Any) -> Any:
         # strawberry reads a JSON body as an object (or a batch): a JSON string,
@@ -110,10 +116,13 @@ class ShopGraphQLView(GraphQLView):
         return body
 
     def create_response(self, response_data: Any, sub_response: web.Response) -> web.Response:
-        response = super().create_response(response_data, sub_response)
-        if sub_response.get(GRAPHQL_RESPONSE):
-            response.content_type = GRAPHQL_RESPONSE_TYPE
-        return response
+        # The encoded bytes as they are (strawberry's own decodes them to text).
+        sub_response.body = self.encode_json(response_data)
+        graphql_response = sub_response.get(GRAPHQL_RESPONSE)
+        sub_response.content_type = (
+            GRAPHQL_RESPONSE_TYPE if graphql_response else "application/json"
+        )
+        return sub_response
 
     async def get_context(self, request: web.Request, response: Any) -> RequestContext:  # type: ignore[override]
         settings = self.state.settings
