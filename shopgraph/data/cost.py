@@ -40,16 +40,16 @@ class CostRecorder:
             self.write_units += float(write or 0)
 
     def as_dict(self) -> dict[str, Any]:
-        dollars = (
-            Decimal(str(self.read_units)) * self.read_unit_price
-            + Decimal(str(self.write_units)) * self.write_unit_price
+        # Float arithmetic: the figure is an estimate, rounded, on every response.
+        dollars = self.read_units * float(self.read_unit_price) + self.write_units * float(
+            self.write_unit_price
         )
         return {
             "calls": dict(sorted(self.calls.items())),
             "totalCalls": sum(self.calls.values()),
             "readCapacityUnits": round(self.read_units, 4),
             "writeCapacityUnits": round(self.write_units, 4),
-            "estimatedUsd": float(round(dollars, 12)),
+            "estimatedUsd": round(dollars, 12),
         }
 
 

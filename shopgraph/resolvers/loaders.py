@@ -65,26 +65,42 @@ class OrdersPageRequest:
 
 
 class Loaders:
+    """The request's loaders, each made on first use: most requests need one
+    or two of them, and making a DataLoader is not free."""
+
     def __init__(self, db: Dynamo, cursors: CursorCodec, view_shards: int) -> None:
-        self.users: DataLoader[str, User | None] = _by_key(
-            db, lambda i: entities.USER.key(id=i), User.from_item
+        self._db = db
+        self._cursors = cursors
+        self._view_shards = view_shards
+
+    @functools.cached_property
+    def users(self) -> DataLoader[str, User | None]:
+        return _by_key(self._db, lambda i: entities.USER.key(id=i), User.from_item)
+
+    @functools.cached_property
+    def products(self) -> DataLoader[str, Product | None]:
+        return _by_key(self._db, lambda i: entities.PRODUCT.key(id=i), Product.from_item)
+
+    @functools.cached_property
+    def orders(self) -> DataLoader[entities.OrderRef, Order | None]:
+        return _by_key(self._db, lambda ref: ref.key, Order.from_item)
+
+    @functools.cached_property
+    def order_lines(self) -> DataLoader[str, list[OrderLine]]:
+        return _concurrent(lambda number: orders.order_lines(self._db, number))
+
+    @functools.cached_property
+    def view_counts(self) -> DataLoader[str, int]:
+        return DataLoader(
+            functools.partial(products.view_counts, self._db, shards=self._view_shards)
         )
-        self.products: DataLoader[str, Product | None] = _by_key(
-            db, lambda i: entities.PRODUCT.key(id=i), Product.from_item
-        )
-        self.orders: DataLoader[entities.OrderRef, Order | None] = _by_key(
-            db, lambda ref: ref.key, Order.from_item
-        )
-        self.order_lines: DataLoader[str, list[OrderLine]] = _concurrent(
-            lambda number: orders.order_lines(db, number)
-        )
-        self.view_counts: DataLoader[str, int] = DataLoader(
-            functools.partial(products.view_counts, db, shards=view_shards)
-        )
-        self.user_orders: DataLoader[OrdersPageRequest, Page] = _concurrent(
+
+    @functools.cached_property
+    def user_orders(self) -> DataLoader[OrdersPageRequest, Page]:
+        return _concurrent(
             lambda r: orders.user_orders(
-                db,
-                cursors,
+                self._db,
+                self._cursors,
                 r.user_id,
                 first=r.first,
                 after=r.after,

@@ -60,6 +60,13 @@ class ShopGraphQLView(GraphQLView):
         except web.HTTPRequestEntityTooLarge as exc:
             return error_response(exc.status, "The request body is too large", "BAD_REQUEST")
 
+    def is_websocket_request(self, request: web.Request) -> Any:
+        # strawberry tries a whole websocket handshake on every request to find
+        # out; a request without an Upgrade header is never one.
+        if "websocket" not in request.headers.get("Upgrade", "").lower():
+            return False
+        return super().is_websocket_request(request)
+
     async def render_graphql_ide(self, request: web.Request) -> web.Response:
         page = self.state.graphiql
         response = web.Response(text=page.html, content_type="text/html")
