@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import aioboto3
+from aiobotocore.session import get_session
 from botocore.config import Config
 from botocore.exceptions import (
     ClientError,
@@ -28,6 +29,7 @@ from botocore.exceptions import (
 
 from shopgraph.data.codec import Item, from_attributes, key_attributes, to_attribute, to_attributes
 from shopgraph.data.cost import CostRecorder, transactional_write_units
+from shopgraph.data.wire import ParserFactory
 from shopgraph.errors import Throttled, Unavailable
 from shopgraph.settings import Settings
 
@@ -78,7 +80,9 @@ async def open_client(
     if endpoint and not os.environ.get("AWS_ACCESS_KEY_ID") and not os.environ.get("AWS_PROFILE"):
         # Local engines need some credentials; DynamoDB Local rejects '-' and '_' in them.
         credentials = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
-    session = aioboto3.Session()
+    botocore_session = get_session()
+    botocore_session.register_component("response_parser_factory", ParserFactory())
+    session = aioboto3.Session(botocore_session=botocore_session)
     async with session.client(
         service,  # type: ignore[call-overload]
         region_name=settings.region,

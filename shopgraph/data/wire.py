@@ -1,0 +1,58 @@
+"""DynamoDB's item responses, parsed once.
+
+botocore parses a JSON response and then walks it against the operation's
+output shape, value by value, to turn blobs and timestamps into bytes and
+datetimes. For the item operations (reads, writes, transactions) the only
+such values are binary attributes (`B`, `BS`): without them the walk returns
+what the JSON already was, at a cost of several microseconds per attribute,
+which on a page of 20 products is most of the call's CPU. So for those
+outputs this parser returns orjson's parse as it is, and leaves every other
+response, and any body that holds a binary attribute, to botocore.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiobotocore.parsers import PROTOCOL_PARSERS, AioJSONParser, AioResponseParserFactory
+
+# Outputs made only of AttributeValues, capacity, counts and keys.
+ITEM_OUTPUTS = frozenset(
+    {
+        "GetItemOutput",
+        "BatchGetItemOutput",
+        "QueryOutput",
+        "ScanOutput",
+        "PutItemOutput",
+        "UpdateItemOutput",
+        "DeleteItemOutput",
+        "BatchWriteItemOutput",
+        "TransactWriteItemsOutput",
+        "TransactGetItemsOutput",
+    }
+)
+# A binary attribute value, which botocore decodes from base64.
+_BINARY = (b'"B":', b'"BS":')
+
+
+class ItemResponseParser(AioJSONParser):
+    async def _do_parse(self, response: dict[str, Any], shape: Any) -> Any:
+        body = response["body"]
+        if (
+            shape is None
+            or shape.name not in ITEM_OUTPUTS
+            or not body
+            or any(marker in body for marker in _BINARY)
+        ):
+            return await super()._do_parse(response, shape)
+        parsed = orjson.loads(body)
+        self._inject_response_metadata(parsed, response["headers"])
+        return parsed
+
+
+class ParserFactory(AioResponseParserFactory):
+    def create_parser(self, protocol_name: str) -> Any:
+        if protocol_name == "json":
+            return ItemResponseParser(**self._defaults)
+        return PROTOCOL_PARSERS[protocol_name](**self._defaults)
