@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import aioboto3
+import botocore
 from aiobotocore.session import get_session
 from botocore.config import Config
 from botocore.exceptions import (
@@ -65,6 +66,8 @@ def client_config(settings: Settings) -> Config:
         # Every request is built here from checked inputs; botocore checking
         # each one against the service model again costs CPU on every call.
         parameter_validation=False,
+        # A fixed User-Agent: botocore otherwise rebuilds its own, twice per call.
+        user_agent=f"shopgraph botocore/{botocore.__version__}",
     )
 
 
