@@ -9,8 +9,8 @@
 #   make test-moto             the same suite on moto's server
 #   make lint                  ruff check + ruff format --check
 #   make format                apply ruff's fixes and formatting
-#   make bench                 bench/run.py $(BENCH_ARGS)
-#   make bench-soak            bench/soak.py $(BENCH_ARGS): 2,000 writes on the default engine
+#   make bench                 python -m bench.pages $(BENCH_ARGS): what typical pages cost
+#   make bench-soak            python -m bench.soak $(BENCH_ARGS): 2,000 writes on the default engine
 #   make clean                 remove the venv, caches and build output
 #
 # Extra arguments: PYTEST_ARGS='-k cart -x', BENCH_ARGS='...', SERVE_ARGS='...'.
@@ -97,10 +97,10 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 
 bench: $(STAMP) engine
-	$(VENV)/bin/python bench/run.py $(BENCH_ARGS)
+	$(VENV)/bin/python -m bench.pages $(BENCH_ARGS)
 
 bench-soak: $(STAMP) engine
-	$(VENV)/bin/python bench/soak.py $(BENCH_ARGS)
+	$(VENV)/bin/python -m bench.soak $(BENCH_ARGS)
 
 # The per-user DynamoDB Local cache (~/.cache/shopgraph) is shared by checkouts
 # and stays; `rm -rf ~/.cache/shopgraph` removes it.

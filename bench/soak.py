@@ -18,9 +18,9 @@ the last report, against the targets (p50 under 25 ms, RSS growth under 10 %).
 The exit status is 1 when any request failed, else 0, whatever the figures.
 Everything it starts it stops again by PID, on failure and on Ctrl-C / SIGTERM too.
 
-    .venv/bin/python bench/soak.py
-    .venv/bin/python bench/soak.py --engine moto --writes 300 --report-every 100
-    .venv/bin/python bench/soak.py --writes 5000 --concurrency 16 --json
+    .venv/bin/python -m bench.soak
+    .venv/bin/python -m bench.soak --engine moto --writes 300 --report-every 100
+    .venv/bin/python -m bench.soak --writes 5000 --concurrency 16 --json
 """
 
 from __future__ import annotations
@@ -47,8 +47,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import aiohttp
-from serving import describe_error, free_port, log_tail, read_log, stop_server
 
+from bench.serving import describe_error, free_port, log_tail, read_log, stop_server
 from shopgraph.settings import EMBEDDED_ENGINES
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -5,7 +5,7 @@ demo dataset into a fresh table, runs the real server as a subprocess on
 127.0.0.1, and sends a fixed set of GraphQL queries at a few concurrency levels.
 Everything it starts it stops again, on failure too.
 
-    .venv/bin/python bench/run.py --engine moto --customers 20 --products 100
+    .venv/bin/python -m bench.pages --engine moto --customers 20 --products 100
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import aiohttp
-from serving import describe_error, free_port, log_tail, stop_server
 
+from bench.serving import describe_error, free_port, log_tail, stop_server
 from shopgraph.data.dynamo import Dynamo, open_client
 from shopgraph.data.seed import ADMIN_EMAIL, SeedOptions, customer_email, seed
 from shopgraph.data.table import ensure_table
