@@ -12,39 +12,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
-import platform
-import signal
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.error
-import urllib.request
-import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-import aiohttp
-
-from bench.serving import describe_error, free_port, log_tail, stop_server
-from shopgraph.data.dynamo import Dynamo, open_client
-from shopgraph.data.seed import ADMIN_EMAIL, SeedOptions, customer_email, seed
-from shopgraph.data.table import ensure_table
-from shopgraph.settings import EmbeddedEngine, Settings
-
-ROOT = Path(__file__).resolve().parent.parent
-ENGINES = ("dynamodb-local", "moto", "endpoint")
-BENCH_SECRET = "bench"
-LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
-
+from bench.cli import exit_on_sigterm, non_negative_int, positive_int, positive_int_list
+from bench.data import drop_table, load_dataset, new_table_name
+from bench.engines import (
+    add_engine_arguments,
+    check_engine_arguments,
+    open_engine,
+    use_local_credentials,
+)
+from bench.load import GraphQLClient, Sample, describe_error, open_session, run_workers
+from bench.report import Table, machine, number, percentile, print_json, print_machine
+from bench.server import endpoint_env, served
+from shopgraph.data.seed import ADMIN_EMAIL, SeedOptions, customer_email
+from shopgraph.settings import Settings
 
 # --------------------------------------------------------------------------- queries
 
@@ -133,172 +122,31 @@ WRITES = (
     ),
 )
 
-LOG_IN = (
-    "mutation LogIn($email: String!, $password: String!) {"
-    " logIn(email: $email, password: $password) { token } }"
-)
 WHO_AM_I = "query WhoAmI { viewer { id role } }"
 
 
 # --------------------------------------------------------------------------- options
 
 
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
-    return value
-
-
-def concurrency_list(text: str) -> list[int]:
-    try:
-        levels = [positive_int(part) for part in text.split(",") if part.strip()]
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected e.g. 1,16, got {text!r}") from exc
-    if not levels:
-        raise argparse.ArgumentTypeError("give at least one concurrency level")
-    return levels
-
-
-def default_engine() -> str:
-    from shopgraph.engine import dynamodb_local
-
-    return "dynamodb-local" if dynamodb_local.availability().ok else "moto"
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--engine", choices=ENGINES, default=None, help="default: " + default_engine()
-    )
-    parser.add_argument(
-        "--endpoint-url", default=None, help="DynamoDB endpoint for --engine endpoint"
-    )
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    add_engine_arguments(parser)
     parser.add_argument("--customers", type=positive_int, default=200)
     parser.add_argument("--products", type=positive_int, default=1000)
     parser.add_argument("--orders-per-customer", type=non_negative_int, default=20)
     parser.add_argument("--requests", type=positive_int, default=200, help="per query and level")
-    parser.add_argument("--concurrency", type=concurrency_list, default=[1, 16], help="e.g. 1,16")
+    parser.add_argument("--concurrency", type=positive_int_list, default=[1, 16], help="e.g. 1,16")
     parser.add_argument("--warmup", type=non_negative_int, default=10, help="requests per query")
     parser.add_argument("--request-timeout", type=float, default=30.0, help="seconds")
     parser.add_argument("--max-seconds", type=float, default=60.0, help="time budget per row")
     parser.add_argument("--startup-timeout", type=float, default=60.0, help="server start, s")
     parser.add_argument("--json", action="store_true", help="also print a JSON summary")
     args = parser.parse_args(argv)
-    if args.engine is None:
-        args.engine = "endpoint" if args.endpoint_url else default_engine()
-    if args.engine == "endpoint" and not args.endpoint_url:
-        parser.error("--engine endpoint needs --endpoint-url")
-    if args.engine != "endpoint" and args.endpoint_url:
-        parser.error("--endpoint-url goes with --engine endpoint")
+    check_engine_arguments(parser, args)
     return args
 
 
-# --------------------------------------------------------------------------- engines
-
-
-@contextmanager
-def launched_engine(choice: EmbeddedEngine) -> Iterator[str]:
-    """An engine started through the same launcher as `shopgraph serve`."""
-    from shopgraph.engine import start_embedded
-
-    with start_embedded(choice) as engine:
-        print(f"engine: {engine.details}")
-        yield engine.endpoint_url
-
-
-@contextmanager
-def endpoint_engine(url: str) -> Iterator[str]:
-    yield url
-
-
-def open_engine(args: argparse.Namespace) -> Any:
-    if args.engine == "endpoint":
-        return endpoint_engine(args.endpoint_url)
-    return launched_engine(args.engine)
-
-
-# --------------------------------------------------------------------------- table and data
-
-
-def bench_env(table: str) -> dict[str, str]:
-    env = dict(os.environ, SHOPGRAPH_TABLE=table, SHOPGRAPH_SECRET=BENCH_SECRET)
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-async def load_dataset(settings: Settings, endpoint: str, options: SeedOptions) -> int:
-    async with open_client(settings, endpoint) as client:
-        await ensure_table(client, settings.table_name)
-        return await seed(Dynamo(client, settings.table_name), options, progress=False)
-
-
-async def delete_table(settings: Settings, endpoint: str) -> None:
-    async with open_client(settings, endpoint) as client:
-        await client.delete_table(TableName=settings.table_name)
-
-
-def drop_table(settings: Settings, endpoint: str) -> None:
-    try:
-        # One attempt: when the engine is gone already, retrying only delays the exit.
-        asyncio.run(delete_table(settings.with_(dynamodb_max_attempts=1), endpoint))
-    except Exception as exc:  # best effort: the engine may be gone already
-        print(f"note: could not delete table {settings.table_name}: {exc}", file=sys.stderr)
-
-
-# --------------------------------------------------------------------------- server
-
-
-def start_server(
-    endpoint: str, port: int, env: dict[str, str], log: TextIO
-) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "shopgraph", "serve", "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--endpoint-url", endpoint]
-    # Its own session: a Ctrl-C reaches us, and we stop it by its PID.
-    return subprocess.Popen(
-        command,
-        cwd=ROOT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=log,
-        start_new_session=True,
-    )
-
-
-def wait_ready(base_url: str, process: subprocess.Popen[bytes], timeout: float, log: Path) -> None:
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"error: the server exited ({process.returncode}):\n{log_tail(log)}")
-        try:
-            with opener.open(f"{base_url}/readyz", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.1)
-    raise SystemExit(f"error: /readyz did not answer 200 within {timeout:.0f}s:\n{log_tail(log)}")
-
-
 # --------------------------------------------------------------------------- measuring
-
-
-@dataclass
-class Sample:
-    latency_ms: float
-    calls: dict[str, int] | None = None
-    read_units: float | None = None
-    write_units: float | None = None
-    error: str | None = None
 
 
 @dataclass
@@ -318,58 +166,30 @@ class Row:
     first_error: str | None = field(default=None, repr=False)
 
 
-def sample_from(body: Any, status: int, latency_ms: float) -> Sample:
-    extensions = body.get("extensions") if isinstance(body, dict) else None
-    cost = (extensions or {}).get("cost") or {}
-    calls = cost.get("calls")
-    return Sample(
-        latency_ms=latency_ms,
-        calls=dict(calls) if isinstance(calls, dict) else None,
-        read_units=cost.get("readCapacityUnits"),
-        write_units=cost.get("writeCapacityUnits"),
-        error=describe_error(body, status),
-    )
+class PageClient:
+    """The GraphQL client with a token per role and the dataset's product count."""
 
-
-class GraphQLClient:
-    def __init__(self, session: aiohttp.ClientSession, url: str, products: int) -> None:
-        self.session = session
-        self.url = url
+    def __init__(self, client: GraphQLClient, products: int) -> None:
+        self.client = client
         self.products = products
         self.tokens: dict[str, str] = {}
 
     async def post(self, document: str, variables: dict[str, Any], role: str) -> tuple[int, Any]:
-        headers = {"Authorization": f"Bearer {self.tokens[role]}"} if role in self.tokens else {}
-        payload = {"query": document, "variables": variables}
-        async with self.session.post(self.url, json=payload, headers=headers) as response:
-            return response.status, await response.json(content_type=None)
+        return await self.client.post(document, variables, self.tokens.get(role))
 
     async def send(self, query: BenchQuery, i: int) -> Sample:
-        started = time.perf_counter()
-        try:
-            status, body = await self.post(
-                query.document, query.variables(i, self.products), query.role_of(i)
-            )
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            latency = (time.perf_counter() - started) * 1000
-            return Sample(latency, error=f"{type(exc).__name__}: {exc}")
-        return sample_from(body, status, (time.perf_counter() - started) * 1000)
+        variables = query.variables(i, self.products)
+        sample, _ = await self.client.send(
+            query.document, variables, self.tokens.get(query.role_of(i))
+        )
+        return sample
 
     async def log_in(self, role: str, email: str, password: str) -> None:
-        status, body = await self.post(LOG_IN, {"email": email, "password": password}, "anonymous")
-        if error := describe_error(body, status):
-            raise SystemExit(f"error: logIn as {email} failed: {error}")
-        self.tokens[role] = body["data"]["logIn"]["token"]
-        status, body = await self.post(WHO_AM_I, {}, role)
+        self.tokens[role] = await self.client.log_in(email, password)
+        _, body = await self.post(WHO_AM_I, {}, role)
         viewer = (body.get("data") or {}).get("viewer") if isinstance(body, dict) else None
         if not viewer:
             raise SystemExit(f"error: the token of {email} is not accepted: {body}")
-
-
-def percentile(sorted_values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile of an ascending list."""
-    rank = max(1, -(-len(sorted_values) * fraction // 1))
-    return sorted_values[min(len(sorted_values), int(rank)) - 1]
 
 
 def mean_calls(samples: list[Sample]) -> tuple[float | None, dict[str, float]]:
@@ -384,7 +204,7 @@ def mean_calls(samples: list[Sample]) -> tuple[float | None, dict[str, float]]:
 
 
 def summarize(query: str, concurrency: int, samples: list[Sample], wall: float) -> Row:
-    latencies = sorted(s.latency_ms for s in samples) or [0.0]
+    latencies = [s.latency_ms for s in samples]
     calls, by_operation = mean_calls(samples)
     units = [s.read_units for s in samples if s.read_units is not None]
     written = [s.write_units for s in samples if s.write_units is not None]
@@ -399,7 +219,7 @@ def summarize(query: str, concurrency: int, samples: list[Sample], wall: float) 
         write_units_per_request=statistics.fmean(written) if written else None,
         p50_ms=percentile(latencies, 0.50),
         p99_ms=percentile(latencies, 0.99),
-        max_ms=latencies[-1],
+        max_ms=max(latencies, default=0.0),
         requests_per_second=len(samples) / wall if wall > 0 else 0.0,
         errors=len(failures),
         first_error=failures[0] if failures else None,
@@ -407,7 +227,7 @@ def summarize(query: str, concurrency: int, samples: list[Sample], wall: float) 
 
 
 async def run_level(
-    client: GraphQLClient, query: BenchQuery, concurrency: int, requests: int, budget: float
+    client: PageClient, query: BenchQuery, concurrency: int, requests: int, budget: float
 ) -> Row:
     """`requests` requests from `concurrency` workers, stopping early past `budget` seconds."""
     indices = iter(range(requests))
@@ -420,14 +240,11 @@ async def run_level(
                 return
             samples.append(await client.send(query, i))
 
-    started = time.perf_counter()
-    async with asyncio.TaskGroup() as group:
-        for _ in range(concurrency):
-            group.create_task(worker())
-    return summarize(query.name, concurrency, samples, time.perf_counter() - started)
+    wall = await run_workers(concurrency, worker)
+    return summarize(query.name, concurrency, samples, wall)
 
 
-async def prepare_writes(client: GraphQLClient, args: argparse.Namespace) -> None:
+async def prepare_writes(client: PageClient, args: argparse.Namespace) -> None:
     """The products the orders take, and one PENDING order per updateOrderStatus request."""
     for product_id in BENCH_PRODUCTS:
         status, body = await client.post(CREATE_PRODUCT, {"id": product_id}, "admin")
@@ -454,18 +271,16 @@ async def prepare_writes(client: GraphQLClient, args: argparse.Namespace) -> Non
         PENDING_ORDERS.append(body["data"]["placeOrder"]["id"])
 
 
-async def warm_up(client: GraphQLClient, query: BenchQuery, count: int) -> None:
+async def warm_up(client: PageClient, query: BenchQuery, count: int) -> None:
     for i in range(count):
         await client.send(query, i)
 
 
-async def benchmark(args: argparse.Namespace, base_url: str, password: str) -> list[Row]:
-    connector = aiohttp.TCPConnector(limit=max(args.concurrency), limit_per_host=0)
-    timeout = aiohttp.ClientTimeout(total=args.request_timeout)
-    async with aiohttp.ClientSession(
-        connector=connector, timeout=timeout, trust_env=False
-    ) as session:
-        client = GraphQLClient(session, f"{base_url}/graphql", args.products)
+async def benchmark(args: argparse.Namespace, graphql_url: str, password: str) -> list[Row]:
+    async with open_session(max(args.concurrency), args.request_timeout) as session:
+        client = PageClient(
+            GraphQLClient(session, graphql_url, args.request_timeout), args.products
+        )
         await client.log_in("customer", customer_email(1), password)
         await client.log_in("admin", ADMIN_EMAIL, password)
         await client.log_in("customer2", customer_email(2), password)
@@ -482,58 +297,42 @@ async def benchmark(args: argparse.Namespace, base_url: str, password: str) -> l
 
 # --------------------------------------------------------------------------- output
 
-COLUMNS = (
-    ("query", 18, "<"),
-    ("conc", 4, ">"),
-    ("reqs", 5, ">"),
-    ("calls/req", 9, ">"),
-    ("by operation (per request)", 30, "<"),
-    ("RCU/req", 8, ">"),
-    ("WCU/req", 8, ">"),
-    ("p50 ms", 8, ">"),
-    ("p99 ms", 8, ">"),
-    ("max ms", 8, ">"),
-    ("req/s", 8, ">"),
-    ("errors", 6, ">"),
-)
-
-
-def number(value: float | None, digits: int = 2) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.0f}" if abs(value - round(value)) < 0.005 else f"{value:.{digits}f}"
-
-
-def format_line(cells: list[str]) -> str:
-    padded = (
-        f"{cell:{align}{width}}" for cell, (_, width, align) in zip(cells, COLUMNS, strict=True)
+TABLE = Table(
+    (
+        ("query", 18, "<"),
+        ("conc", 4, ">"),
+        ("reqs", 5, ">"),
+        ("calls/req", 9, ">"),
+        ("by operation (per request)", 30, "<"),
+        ("RCU/req", 8, ">"),
+        ("WCU/req", 8, ">"),
+        ("p50 ms", 8, ">"),
+        ("p99 ms", 8, ">"),
+        ("max ms", 8, ">"),
+        ("req/s", 8, ">"),
+        ("errors", 6, ">"),
     )
-    return "  ".join(padded).rstrip()
-
-
-def print_table_header() -> None:
-    line = format_line([name for name, _, _ in COLUMNS])
-    print(line)
-    print("-" * len(line))
+)
 
 
 def print_row(row: Row) -> None:
     operations = ", ".join(f"{op} {number(n)}" for op, n in row.calls_by_operation.items())
-    cells = [
-        row.query,
-        str(row.concurrency),
-        str(row.requests),
-        number(row.calls_per_request),
-        operations or "-",
-        number(row.read_units_per_request),
-        number(row.write_units_per_request),
-        f"{row.p50_ms:.1f}",
-        f"{row.p99_ms:.1f}",
-        f"{row.max_ms:.1f}",
-        f"{row.requests_per_second:.1f}",
-        str(row.errors),
-    ]
-    print(format_line(cells), flush=True)
+    TABLE.print_row(
+        [
+            row.query,
+            str(row.concurrency),
+            str(row.requests),
+            number(row.calls_per_request),
+            operations or "-",
+            number(row.read_units_per_request),
+            number(row.write_units_per_request),
+            f"{row.p50_ms:.1f}",
+            f"{row.p99_ms:.1f}",
+            f"{row.max_ms:.1f}",
+            f"{row.requests_per_second:.1f}",
+            str(row.errors),
+        ]
+    )
 
 
 def print_notes(rows: list[Row], args: argparse.Namespace) -> None:
@@ -558,10 +357,7 @@ def header(args: argparse.Namespace, endpoint: str, table: str) -> dict[str, Any
         "requests": args.requests,
         "concurrency": args.concurrency,
         "warmup": args.warmup,
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        **machine(),
     }
 
 
@@ -576,91 +372,47 @@ def print_header(info: dict[str, Any]) -> None:
         f"  load     {info['requests']} requests per query and level, concurrency "
         f"{','.join(map(str, info['concurrency']))}, warm-up {info['warmup']}"
     )
-    print(f"  python   {info['python']} on {info['platform']}, {info['cpus']} CPUs")
-    print(f"  date     {info['date']}", flush=True)
+    print_machine(info)
 
 
 # --------------------------------------------------------------------------- main
 
 
-def use_local_credentials(engine: str) -> None:
-    """Local engines take any credentials; DynamoDB Local rejects '-' and '_' in them."""
-    if engine != "endpoint":
-        os.environ.update(LOCAL_CREDENTIALS)
-        os.environ.pop("AWS_SESSION_TOKEN", None)
-        os.environ.pop("AWS_PROFILE", None)
-
-
-def load(args: argparse.Namespace, settings: Settings, endpoint: str) -> dict[str, Any]:
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    use_local_credentials(args.engine)
+    table = new_table_name()
+    env = endpoint_env(table)
+    settings = Settings.from_env(env)
     options = SeedOptions.for_settings(
         settings,
         customers=args.customers,
         products=args.products,
         orders_per_customer=args.orders_per_customer,
     )
-    print("loading the demo dataset ...", flush=True)
-    started = time.perf_counter()
-    items = asyncio.run(load_dataset(settings, endpoint, options))
-    seconds = time.perf_counter() - started
-    rate = items / seconds if seconds > 0 else 0.0
-    print(f"loaded {items} items in {seconds:.1f} s ({rate:.0f} items/s)\n", flush=True)
-    return {"items": items, "seconds": round(seconds, 3), "items_per_second": round(rate, 1)}
-
-
-def serve(stack: ExitStack, endpoint: str, env: dict[str, str], timeout: float) -> str:
-    port = free_port()
-    log_path = Path(tempfile.gettempdir()) / f"shopgraph-bench-server-{port}.log"
-    log = stack.enter_context(log_path.open("w"))
-    process = start_server(endpoint, port, env, log)
-    stack.callback(stop_server, process)
-    base_url = f"http://127.0.0.1:{port}"
-    started = time.perf_counter()
-    wait_ready(base_url, process, timeout, log_path)
-    elapsed = time.perf_counter() - started
-    print(f"server PID {process.pid} ready at {base_url} in {elapsed:.1f} s (log {log_path})")
-    return base_url
-
-
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    use_local_credentials(args.engine)
-    table = f"shopgraph-bench-{datetime.now(UTC):%Y%m%d%H%M%S}-{uuid.uuid4().hex[:6]}"
-    env = bench_env(table)
-    settings = Settings.from_env(env)
     with ExitStack() as stack:
-        endpoint = stack.enter_context(open_engine(args))
-        info = header(args, endpoint, table)
+        engine = stack.enter_context(open_engine(args.engine, args.endpoint_url))
+        info = header(args, engine.endpoint, table)
         print_header(info)
-        stack.callback(drop_table, settings, endpoint)
-        info["load"] = load(args, settings, endpoint)
-        base_url = serve(stack, endpoint, env, args.startup_timeout)
+        stack.callback(drop_table, settings, engine.endpoint)
+        info["load"] = load_dataset(settings, engine.endpoint, options).as_dict()
+        server = stack.enter_context(
+            served(engine.endpoint, env, args.startup_timeout, log_name="bench")
+        )
         print()
-        print_table_header()
-        rows = asyncio.run(benchmark(args, base_url, settings.demo_password))
+        TABLE.print_header()
+        rows = asyncio.run(benchmark(args, server.graphql_url, settings.demo_password))
         print()
         print_notes(rows, args)
-    info["rows"] = [rounded(asdict(row)) for row in rows]
+    info["rows"] = [asdict(row) for row in rows]
     return info
-
-
-def rounded(value: Any) -> Any:
-    """Floats to 3 decimals, also inside dicts, for the JSON summary."""
-    if isinstance(value, float):
-        return round(value, 3)
-    if isinstance(value, dict):
-        return {key: rounded(item) for key, item in value.items()}
-    return value
-
-
-def on_sigterm(signum: int, frame: Any) -> None:
-    raise SystemExit(128 + signum)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, on_sigterm)
+    exit_on_sigterm()
     summary = run(args)
     if args.json:
-        print(json.dumps(summary, indent=2))
+        print_json(summary)
     return 1 if any(row["errors"] for row in summary["rows"]) else 0
 
 
