@@ -145,26 +145,30 @@ def sizes(args: argparse.Namespace, orders: int) -> dict[str, int]:
     }
 
 
-def requests_for(args: argparse.Namespace, token: str) -> list[wrk.Request]:
-    """The peer's own query texts, with ids the seed made and the viewer's token."""
+def read_queries(args: argparse.Namespace) -> dict[str, str]:
+    """The peer's own query texts, from its folder, before anything starts."""
+    documents = {}
+    for name in args.queries:
+        path = args.peer_dir / "bench" / "queries" / f"{name}.graphql"
+        if not path.is_file():
+            exit_with(2, f"error: the peer has no {path}; is --peer-dir an apollo-ddb checkout?")
+        documents[name] = path.read_text().strip()
+    return documents
+
+
+def requests_for(documents: dict[str, str], token: str) -> list[wrk.Request]:
+    """Each query with ids the seed made; the profile page with the viewer's token."""
     variables: dict[str, dict[str, Any]] = {
         "product": {"id": "p00001"},
         "category": {"category": CATEGORIES[0]},
         "profile": {},
     }
-    requests = []
-    for name in args.queries:
-        document = (args.peer_dir / "bench" / "queries" / f"{name}.graphql").read_text().strip()
-        requests.append(
-            wrk.Request(
-                name,
-                document,
-                variables[name],
-                EXPECT[name],
-                token if name == "profile" else None,
-            )
+    return [
+        wrk.Request(
+            name, document, variables[name], EXPECT[name], token if name == "profile" else None
         )
-    return requests
+        for name, document in documents.items()
+    ]
 
 
 async def log_in(url: str, email: str, password: str) -> str:
@@ -404,7 +408,11 @@ def print_figures(rows: list[dict[str, Any]], calls: dict[str, dict[str, Any]]) 
 
 
 def compare_scale(
-    args: argparse.Namespace, engine: Engine, install_dir: Path, orders: int
+    args: argparse.Namespace,
+    engine: Engine,
+    install_dir: Path,
+    documents: dict[str, str],
+    orders: int,
 ) -> dict[str, Any]:
     """One seed size: a fresh table, both servers on it, every query; all stopped after."""
     size = sizes(args, orders)
@@ -441,7 +449,7 @@ def compare_scale(
         calls: dict[str, dict[str, Any]] = {}
         answers: dict[str, dict[str, Any]] = {}
         runs: list[Run] = []
-        for request in requests_for(args, token):
+        for request in requests_for(documents, token):
             checks, query_runs = compare_query(request, targets, engine, args, orders, Path(tmp))
             calls[request.name] = {side: c.calls for side, c in checks.items()}
             answers[request.name] = {side: c.data for side, c in checks.items()}
@@ -485,6 +493,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if wrk.available() is None:
         exit_with(2, "error: wrk is not on the PATH (Debian: apt-get install wrk)")
     install_dir = peer.install(args.peer_dir.resolve())
+    documents = read_queries(args)
     use_local_credentials(args.engine)
     with open_engine(args.engine, args.endpoint_url) as engine:
         info = {
@@ -503,7 +512,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             **machine(),
         }
         print_header(info)
-        info["scales"] = [compare_scale(args, engine, install_dir, orders) for orders in args.scale]
+        info["scales"] = [
+            compare_scale(args, engine, install_dir, documents, orders) for orders in args.scale
+        ]
     return info
 
 
