@@ -1,1 +1,1 @@
-"""shopgraph's benches, one entry module each: `python -m bench.pages`, `python -m bench.soak`."""
+"""shopgraph's benches, one entry each: python -m bench.pages, bench.soak, bench.compare."""
