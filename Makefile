@@ -9,8 +9,10 @@
 #   make test-moto             the same suite on moto's server
 #   make lint                  ruff check + ruff format --check
 #   make format                apply ruff's fixes and formatting
-#   make bench                 bench/run.py $(BENCH_ARGS)
-#   make bench-soak            bench/soak.py $(BENCH_ARGS): 2,000 writes on the default engine
+#   make bench                 python -m bench.pages $(BENCH_ARGS): what typical pages cost
+#   make bench-soak            python -m bench.soak $(BENCH_ARGS): 2,000 writes on the default engine
+#   make bench-compare         python -m bench.compare $(BENCH_ARGS): shopgraph against the Node
+#                              reference peer (../shared/peers/apollo-ddb; needs node, npm, wrk)
 #   make clean                 remove the venv, caches and build output
 #
 # Extra arguments: PYTEST_ARGS='-k cart -x', BENCH_ARGS='...', SERVE_ARGS='...'.
@@ -41,7 +43,7 @@ SERVE_ARGS ?=
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup engine chromium serve test test-moto lint format bench bench-soak clean
+.PHONY: help setup engine chromium serve test test-moto lint format bench bench-soak bench-compare clean
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -97,10 +99,14 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 
 bench: $(STAMP) engine
-	$(VENV)/bin/python bench/run.py $(BENCH_ARGS)
+	$(VENV)/bin/python -m bench.pages $(BENCH_ARGS)
 
 bench-soak: $(STAMP) engine
-	$(VENV)/bin/python bench/soak.py $(BENCH_ARGS)
+	$(VENV)/bin/python -m bench.soak $(BENCH_ARGS)
+
+# The peer is installed into ~/.cache/shopgraph/peer-apollo-ddb/, never in its own folder.
+bench-compare: $(STAMP) engine
+	$(VENV)/bin/python -m bench.compare $(BENCH_ARGS)
 
 # The per-user DynamoDB Local cache (~/.cache/shopgraph) is shared by checkouts
 # and stays; `rm -rf ~/.cache/shopgraph` removes it.

@@ -18,41 +18,32 @@ the last report, against the targets (p50 under 25 ms, RSS growth under 10 %).
 The exit status is 1 when any request failed, else 0, whatever the figures.
 Everything it starts it stops again by PID, on failure and on Ctrl-C / SIGTERM too.
 
-    .venv/bin/python bench/soak.py
-    .venv/bin/python bench/soak.py --engine moto --writes 300 --report-every 100
-    .venv/bin/python bench/soak.py --writes 5000 --concurrency 16 --json
+    .venv/bin/python -m bench.soak
+    .venv/bin/python -m bench.soak --engine moto --writes 300 --report-every 100
+    .venv/bin/python -m bench.soak --writes 5000 --concurrency 16 --json
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
-import platform
 import re
-import signal
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-import aiohttp
-from serving import describe_error, free_port, log_tail, read_log, stop_server
-
+from bench.cli import exit_on_sigterm, positive_float, positive_int
+from bench.load import GraphQLClient, open_session
+from bench.proc import Process, children, mem_available_mb, rss_mb
+from bench.report import machine, percentile, print_machine
+from bench.server import Server, embedded_env, read_log, start_serve, stop_process, wait_ready
 from shopgraph.settings import EMBEDDED_ENGINES
-
-ROOT = Path(__file__).resolve().parent.parent
-HOST = "127.0.0.1"
 
 # The demo data `serve --seed-demo` loads with its default sizes.
 DEMO_CUSTOMERS = 50
@@ -71,10 +62,6 @@ GUARD_INTERVAL_S = 0.5
 MIN_AVAILABLE_MB = 1024  # the machine's MemAvailable below this stops the stream
 NEXT_STATUS = {"PENDING": "PAID", "PAID": "SHIPPED", "SHIPPED": "COMPLETED"}
 
-LOG_IN = (
-    "mutation LogIn($email: String!, $password: String!) {"
-    " logIn(email: $email, password: $password) { token } }"
-)
 VIEWER = "query Viewer { viewer { id role points } }"
 CREATE_PRODUCT = (
     "mutation CreateSoakProduct($id: ID!) { createProduct(input: {id: $id, name: "
@@ -94,20 +81,6 @@ MOVE_ORDER = (
 
 
 # --------------------------------------------------------------------------- options
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be above 0, got {value}")
-    return value
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -141,81 +114,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-# --------------------------------------------------------------------------- processes
-
-
-def server_env() -> dict[str, str]:
-    """This environment without an endpoint, so that serve starts its embedded engine.
-
-    No data folder (the demo data lives in memory and is fresh) and no AWS
-    credentials or profile (the server then uses dummy ones for the local engine).
-    """
-    dropped = ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith("AWS_ENDPOINT_URL") and name not in dropped
-    }
-    env.pop("SHOPGRAPH_DATA_DIR", None)
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-def start_server(port: int, engine: str | None, log: TextIO) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "shopgraph", "serve", "--seed-demo"]
-    command += ["--host", HOST, "--port", str(port)]
-    if engine is not None:
-        command += ["--engine", engine]
-    # Its own session: a Ctrl-C reaches only us, and we stop it by its PID.
-    return subprocess.Popen(
-        command,
-        cwd=ROOT,
-        env=server_env(),
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-
-def start_ticks(pid: int) -> int | None:
-    """The process's start time (clock ticks since boot): tells a reused PID apart."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return None if fields[0] == "Z" else int(fields[19])
-
-
-@dataclass(frozen=True)
-class Process:
-    """A process that is not our child (the engine): its PID and start time."""
-
-    pid: int
-    ticks: int
-
-    def alive(self) -> bool:
-        return start_ticks(self.pid) == self.ticks
-
-    def stop(self, timeout: float = 15.0) -> None:
-        for signum in (signal.SIGTERM, signal.SIGKILL):
-            if not self.alive():
-                return
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signum)
-            deadline = time.monotonic() + timeout
-            while self.alive() and time.monotonic() < deadline:
-                time.sleep(0.1)
-
-
-def children(pid: int) -> list[Process]:
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except OSError:
-        return []
-    found = [(int(child), start_ticks(int(child))) for child in text.split()]
-    return [Process(child, ticks) for child, ticks in found if ticks is not None]
+# --------------------------------------------------------------------------- the server
 
 
 def announced_engine_pid(log_path: Path) -> int | None:
@@ -224,110 +123,32 @@ def announced_engine_pid(log_path: Path) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def mem_available_mb() -> float | None:
-    try:
-        meminfo = Path("/proc/meminfo").read_text()
-    except OSError:
-        return None
-    match = re.search(r"^MemAvailable:\s+(\d+) kB", meminfo, re.MULTILINE)
-    return int(match.group(1)) / 1024 if match else None
-
-
-def rss_mb(pid: int) -> float | None:
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return None
-    match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
-    return int(match.group(1)) / 1024 if match else None
-
-
 @dataclass
-class Server:
-    process: subprocess.Popen[bytes]
-    log_path: Path
-    base_url: str
+class EmbeddedServer:
+    """serve with the engine it started itself, its child: measured, and stopped if left."""
+
+    server: Server
     # Every child seen while it started: all are stopped at the end if still there.
     seen: dict[int, Process] = field(default_factory=dict)
     engine: Process | None = None
 
     def note_children(self) -> None:
-        for child in children(self.process.pid):
+        for child in children(self.server.pid):
             self.seen.setdefault(child.pid, child)
 
     def find_engine(self) -> Process | None:
         """The server's child process: the one the server announced when it has several."""
-        current = children(self.process.pid)
+        current = children(self.server.pid)
         if len(current) > 1:
-            announced = announced_engine_pid(self.log_path)
+            announced = announced_engine_pid(self.server.log_path)
             current = [c for c in current if c.pid == announced] or current
         return current[0] if current else None
 
     def stop(self) -> None:
         self.note_children()
-        stop_server(self.process)
+        stop_process(self.server.process)
         for child in self.seen.values():
             child.stop()
-
-
-def get_status(url: str, timeout: float) -> int | None:
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(url, timeout=timeout) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except (urllib.error.URLError, OSError):
-        return None
-
-
-def wait_ready(server: Server, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        server.note_children()
-        if server.process.poll() is not None:
-            raise SystemExit(
-                f"error: the server exited with status {server.process.returncode}:\n"
-                + log_tail(server.log_path)
-            )
-        if get_status(f"{server.base_url}/readyz", timeout=2) == 200:
-            return
-        time.sleep(0.2)
-    raise SystemExit(
-        "error: /readyz did not answer 200 within the time budget:\n" + log_tail(server.log_path)
-    )
-
-
-# --------------------------------------------------------------------------- GraphQL
-
-
-def field_of(body: Any, name: str) -> dict[str, Any] | None:
-    data = body.get("data") if isinstance(body, dict) else None
-    value = data.get(name) if isinstance(data, dict) else None
-    return value if isinstance(value, dict) else None
-
-
-class GraphQL:
-    def __init__(self, session: aiohttp.ClientSession, url: str) -> None:
-        self.session = session
-        self.url = url
-
-    async def post(
-        self, document: str, variables: dict[str, Any], token: str | None = None
-    ) -> tuple[int, Any]:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        payload = {"query": document, "variables": variables}
-        async with self.session.post(self.url, json=payload, headers=headers) as response:
-            return response.status, await response.json(content_type=None)
-
-    async def call(
-        self, document: str, variables: dict[str, Any], name: str, token: str | None = None
-    ) -> dict[str, Any]:
-        """The field `name` of a request that must succeed (setup, not measured)."""
-        status, body = await self.post(document, variables, token)
-        value = field_of(body, name)
-        if (error := describe_error(body, status)) or value is None:
-            raise SystemExit(f"error: {name} failed: {error or body}")
-        return value
 
 
 # --------------------------------------------------------------------------- setup
@@ -348,13 +169,13 @@ class Plan:
     products: list[str]
 
 
-async def log_in(client: GraphQL, email: str, password: str) -> Account:
-    token = (await client.call(LOG_IN, {"email": email, "password": password}, "logIn"))["token"]
+async def log_in(client: GraphQLClient, email: str, password: str) -> Account:
+    token = await client.log_in(email, password)
     viewer = await client.call(VIEWER, {}, "viewer", token)
     return Account(viewer["id"], token, int(viewer["points"]))
 
 
-async def log_in_customers(client: GraphQL, password: str) -> list[Account]:
+async def log_in_customers(client: GraphQLClient, password: str) -> list[Account]:
     limit = asyncio.Semaphore(4)  # scrypt per logIn: a few at a time
 
     async def one(n: int) -> Account:
@@ -381,7 +202,7 @@ def split_customers(
     return placers, pairs
 
 
-async def prepare(client: GraphQL, password: str) -> Plan:
+async def prepare(client: GraphQLClient, password: str) -> Plan:
     admin = await log_in(client, ADMIN_EMAIL, password)
     products = [f"soak-{n:02d}" for n in range(1, PRODUCTS + 1)]
     for product_id in products:
@@ -419,15 +240,6 @@ class PlacedOrder:
     status: str
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile; 0 for no values."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * fraction // 1))
-    return ordered[min(len(ordered), int(rank)) - 1]
-
-
 def latency_stats(samples: list[Sample]) -> dict[str, dict[str, float | int]]:
     stats: dict[str, dict[str, float | int]] = {}
     for mutation in MUTATIONS:
@@ -448,7 +260,7 @@ class Soak:
     as it moves, and each updateOrderStatus takes an order this run placed."""
 
     def __init__(
-        self, client: GraphQL, plan: Plan, args: argparse.Namespace, server: Server
+        self, client: GraphQLClient, plan: Plan, args: argparse.Namespace, server: EmbeddedServer
     ) -> None:
         self.client = client
         self.plan = plan
@@ -472,19 +284,9 @@ class Soak:
     async def timed(
         self, mutation: str, document: str, variables: dict[str, Any], token: str
     ) -> tuple[Sample, dict[str, Any] | None]:
-        began = time.perf_counter()
-        try:
-            status, body = await self.client.post(document, variables, token)
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            ms = (time.perf_counter() - began) * 1000
-            detail = str(exc) or f"no answer within {self.args.request_timeout:.0f} s"
-            return Sample(mutation, ms, f"{type(exc).__name__}: {detail}"), None
-        ms = (time.perf_counter() - began) * 1000
-        value = field_of(body, mutation)
-        error = describe_error(body, status)
-        if error is None and value is None:
-            error = f"no {mutation} in the answer: {str(body)[:200]}"
-        return Sample(mutation, ms, error), value
+        sample, body = await self.client.send(document, variables, token, expect=mutation)
+        value = body["data"][mutation] if sample.error is None else None
+        return Sample(mutation, sample.latency_ms, sample.error), value
 
     async def place_order(self, k: int) -> Sample:
         placer = self.plan.placers[k % len(self.plan.placers)]
@@ -562,7 +364,7 @@ class Soak:
         report = Report(
             writes=len(self.samples),
             elapsed_s=round(time.monotonic() - self.started, 2),
-            server_rss_mb=rss_mb(self.server.process.pid),
+            server_rss_mb=rss_mb(self.server.server.pid),
             engine_rss_mb=rss_mb(engine.pid) if engine else None,
             window=latency_stats(self.window),
         )
@@ -580,7 +382,7 @@ class Soak:
 
     def memory_trouble(self) -> str | None:
         """Why to stop at once: a process above --max-rss-mb, or the machine short of memory."""
-        processes = [("server", self.server.process.pid)]
+        processes = [("server", self.server.server.pid)]
         if self.server.engine:
             processes.append(("engine", self.server.engine.pid))
         for name, pid in processes:
@@ -742,34 +544,28 @@ def print_summary(summary: dict[str, Any], args: argparse.Namespace) -> None:
 # --------------------------------------------------------------------------- main
 
 
-def open_server(engine: str | None) -> Server:
+def open_server(engine: str | None) -> EmbeddedServer:
     """Starts serve on a free port; the caller stops it (also when this raises)."""
-    port = free_port()
-    log_path = Path(tempfile.gettempdir()) / f"shopgraph-soak-server-{port}.log"
-    with log_path.open("w") as log:
-        process = start_server(port, engine, log)
-    return Server(process, log_path, f"http://{HOST}:{port}")
+    arguments = ["--seed-demo"] + (["--engine", engine] if engine is not None else [])
+    return EmbeddedServer(start_serve(arguments, embedded_env(), log_name="soak"))
 
 
-def describe_start(server: Server, seconds: float) -> None:
+def describe_start(embedded: EmbeddedServer, seconds: float) -> None:
+    server = embedded.server
     announce = next(
         (line for line in read_log(server.log_path).splitlines() if "embedded engine" in line),
         "(no embedded engine announced)",
     )
-    engine = server.engine
-    print(f"server PID {server.process.pid} ready at {server.base_url} in {seconds:.1f} s")
+    engine = embedded.engine
+    print(f"server PID {server.pid} ready at {server.base_url} in {seconds:.1f} s")
     print(f"  {announce}")
     print(f"  engine PID {engine.pid if engine else '-'}; server log {server.log_path}", flush=True)
 
 
-async def soak(args: argparse.Namespace, server: Server, deadline: float) -> Soak:
+async def soak(args: argparse.Namespace, server: EmbeddedServer, deadline: float) -> Soak:
     password = os.environ.get("SHOPGRAPH_DEMO_PASSWORD") or DEFAULT_DEMO_PASSWORD
-    connector = aiohttp.TCPConnector(limit=args.concurrency, limit_per_host=0)
-    timeout = aiohttp.ClientTimeout(total=args.request_timeout)
-    async with aiohttp.ClientSession(
-        connector=connector, timeout=timeout, trust_env=False
-    ) as session:
-        client = GraphQL(session, f"{server.base_url}/graphql")
+    async with open_session(args.concurrency, args.request_timeout) as session:
+        client = GraphQLClient(session, server.server.graphql_url, args.request_timeout)
         plan = await prepare(client, password)
         print(
             f"prepared {len(plan.products)} products without stock, {len(plan.placers)} "
@@ -788,11 +584,7 @@ def print_header(args: argparse.Namespace) -> None:
         f"  load     {args.writes} writes, concurrency {args.concurrency}, report every "
         f"{args.report_every}, budget {args.max_seconds:.0f} s"
     )
-    print(
-        f"  python   {platform.python_implementation()} {platform.python_version()} on "
-        f"{platform.platform()}, {os.cpu_count()} CPUs"
-    )
-    print(f"  date     {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC", flush=True)
+    print_machine(machine())
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -801,7 +593,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     print_header(args)
     server = open_server(args.engine)
     try:
-        wait_ready(server, deadline)
+        wait_ready(server.server, deadline - time.monotonic(), on_poll=server.note_children)
         server.engine = server.find_engine()
         describe_start(server, time.monotonic() - began)
         runner = asyncio.run(soak(args, server, deadline))
@@ -812,13 +604,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return summary
 
 
-def on_sigterm(signum: int, frame: Any) -> None:
-    raise SystemExit(128 + signum)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, on_sigterm)
+    exit_on_sigterm()
     try:
         summary = run(args)
     except KeyboardInterrupt:
