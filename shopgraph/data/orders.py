@@ -91,7 +91,7 @@ async def user_orders(
         }
     else:
         if sk_range.is_empty:
-            return Page([], [], False, after is not None)
+            return Page([], False, after is not None)
         index = TABLE_INDEX
         params = {
             "KeyConditionExpression": "PK = :pk AND SK BETWEEN :lo AND :hi",
@@ -153,9 +153,9 @@ async def orders_by_status(
     page_items = merged[:first]
     return Page(
         items=page_items,
-        cursors=[codec.encode(listing, {"GSI1SK": i["GSI1SK"]}) for i in page_items],
         has_next_page=len(merged) > first,
         has_previous_page=after is not None,
+        cursor_of=lambda item: codec.encode(listing, {"GSI1SK": item["GSI1SK"]}),
     )
 
 

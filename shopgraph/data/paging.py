@@ -13,6 +13,7 @@ import binascii
 import hashlib
 import hmac
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,12 +64,20 @@ class CursorCodec:
         return position
 
 
+def _no_cursor(item: Item) -> str:
+    raise AssertionError("an empty page has no cursors")
+
+
 @dataclass
 class Page:
     items: list[Item]
-    cursors: list[str]
     has_next_page: bool
     has_previous_page: bool
+    # Signing a cursor costs an HMAC: only the cursors a client asks for are made.
+    cursor_of: Callable[[Item], str] = _no_cursor
+
+    def cursor(self, index: int) -> str:
+        return self.cursor_of(self.items[index])
 
 
 def _position(item: Item, index: Index) -> dict[str, Any]:
@@ -119,7 +128,7 @@ async def query_page(
     page_items = items[:first]
     return Page(
         items=page_items,
-        cursors=[codec.encode(listing, _position(i, index)) for i in page_items],
         has_next_page=len(items) > first,
         has_previous_page=after is not None,
+        cursor_of=lambda item: codec.encode(listing, _position(item, index)),
     )

@@ -30,21 +30,23 @@ OrderOrder = strawberry.enum(data_orders.OrderSort, name="OrderOrder")
 
 @strawberry.type
 class PageInfo:
-    has_next_page: bool = strawberry.field(
-        description="Exact: true only when another item exists after this page."
-    )
-    has_previous_page: bool
-    start_cursor: str | None
-    end_cursor: str | None
+    page: strawberry.Private[Page]
 
-    @classmethod
-    def of(cls, page: Page) -> PageInfo:
-        return cls(
-            has_next_page=page.has_next_page,
-            has_previous_page=page.has_previous_page,
-            start_cursor=page.cursors[0] if page.cursors else None,
-            end_cursor=page.cursors[-1] if page.cursors else None,
-        )
+    @strawberry.field(description="Exact: true only when another item exists after this page.")
+    def has_next_page(self) -> bool:
+        return self.page.has_next_page
+
+    @strawberry.field
+    def has_previous_page(self) -> bool:
+        return self.page.has_previous_page
+
+    @strawberry.field
+    def start_cursor(self) -> str | None:
+        return self.page.cursor(0) if self.page.items else None
+
+    @strawberry.field
+    def end_cursor(self) -> str | None:
+        return self.page.cursor(-1) if self.page.items else None
 
 
 @strawberry.federation.type(keys=["id"])
@@ -254,8 +256,13 @@ T = TypeVar("T")
 
 @strawberry.type
 class Edge(Generic[T]):
-    cursor: str
     node: T
+    page: strawberry.Private[Page]
+    index: strawberry.Private[int]
+
+    @strawberry.field
+    def cursor(self) -> str:
+        return self.page.cursor(self.index)
 
 
 @strawberry.type
@@ -271,10 +278,8 @@ class Connection(Generic[T]):
 
     @classmethod
     def of(cls, page: Page, node: Callable[[dict[str, Any]], T]) -> Connection[T]:
-        edges = [
-            Edge(cursor=c, node=node(i)) for i, c in zip(page.items, page.cursors, strict=True)
-        ]
-        return cls(edges=edges, page_info=PageInfo.of(page))
+        edges = [Edge(node=node(item), page=page, index=n) for n, item in enumerate(page.items)]
+        return cls(edges=edges, page_info=PageInfo(page=page))
 
 
 def order_connection(page: Page) -> Connection[Order]:
