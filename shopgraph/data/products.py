@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from shopgraph.data import entities
+from shopgraph.data.codec import Item
 from shopgraph.data.dynamo import Dynamo
 from shopgraph.data.paging import CursorCodec, Page, query_page
 from shopgraph.data.table import GSI1
@@ -28,16 +29,18 @@ async def products_by_category(
     )
 
 
-async def view_counts(db: Dynamo, product_ids: Sequence[str], shards: int) -> list[int]:
-    """Each product's views: the sum of its counter shards, every shard of every
-    product asked in one BatchGetItem (100 keys a call), so a page of products
-    costs one call for all its counts. Shards are 0..shards-1: the setting may
-    grow, never shrink."""
-    keys = [
+def view_counter_keys(product_ids: Sequence[str], shards: int) -> list[dict[str, str]]:
+    """Every shard of every product's view counter, product by product: read in
+    one BatchGetItem, a page of products costs one call for all its counts.
+    Shards are 0..shards-1: the setting may grow, never shrink."""
+    return [
         entities.VIEW_COUNTER.key(product_id=p, shard=shard)
         for p in product_ids
         for shard in range(shards)
     ]
-    counters = await db.batch_get(keys)
-    per_product = (counters[n * shards : (n + 1) * shards] for n in range(len(product_ids)))
+
+
+def sum_views(counters: Sequence[Item | None], products: int, shards: int) -> list[int]:
+    """Each product's views, from the counters of view_counter_keys (None: no views yet)."""
+    per_product = (counters[n * shards : (n + 1) * shards] for n in range(products))
     return [sum(int(c.get("count", 0)) for c in shard_items if c) for shard_items in per_product]

@@ -26,8 +26,25 @@ K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 
+def _item_batches(db: Dynamo) -> DataLoader[tuple[str, str], Item | None]:
+    """Items by table key, whatever their entity: every key any loader asks in
+    one tick (a product and its view counter shards, say) goes out in one
+    BatchGetItem (100 keys a call; Dynamo.batch_get chunks larger batches).
+    It only batches: the entity loaders above it cache, and clearing one of
+    them must reach the table again."""
+
+    async def load(keys: Sequence[tuple[str, str]]) -> list[Item | None]:
+        return await db.batch_get([{"PK": pk, "SK": sk} for pk, sk in keys])
+
+    return DataLoader(load, cache=False)
+
+
+def _table_key(key: dict[str, str]) -> tuple[str, str]:
+    return key["PK"], key["SK"]
+
+
 def _by_key(
-    db: Dynamo,
+    items: DataLoader[tuple[str, str], Item | None],
     key_of: Callable[[K], dict[str, str]],
     entity_of: Callable[[Item], V],
 ) -> DataLoader[K, V | None]:
@@ -39,10 +56,9 @@ def _by_key(
             return exc
 
     async def load(ids: Sequence[K]) -> list[V | Exception | None]:
-        items = await db.batch_get([key_of(i) for i in ids])
-        return [entity_or_error(item) if item else None for item in items]
+        found = await items.load_many([_table_key(key_of(i)) for i in ids])
+        return [entity_or_error(item) if item else None for item in found]
 
-    # One BatchGetItem carries 100 keys; Dynamo.batch_get chunks larger batches.
     return DataLoader(load)
 
 
@@ -74,16 +90,20 @@ class Loaders:
         self._view_shards = view_shards
 
     @functools.cached_property
+    def items(self) -> DataLoader[tuple[str, str], Item | None]:
+        return _item_batches(self._db)
+
+    @functools.cached_property
     def users(self) -> DataLoader[str, User | None]:
-        return _by_key(self._db, lambda i: entities.USER.key(id=i), User.from_item)
+        return _by_key(self.items, lambda i: entities.USER.key(id=i), User.from_item)
 
     @functools.cached_property
     def products(self) -> DataLoader[str, Product | None]:
-        return _by_key(self._db, lambda i: entities.PRODUCT.key(id=i), Product.from_item)
+        return _by_key(self.items, lambda i: entities.PRODUCT.key(id=i), Product.from_item)
 
     @functools.cached_property
     def orders(self) -> DataLoader[entities.OrderRef, Order | None]:
-        return _by_key(self._db, lambda ref: ref.key, Order.from_item)
+        return _by_key(self.items, lambda ref: ref.key, Order.from_item)
 
     @functools.cached_property
     def order_lines(self) -> DataLoader[str, list[OrderLine]]:
@@ -91,9 +111,12 @@ class Loaders:
 
     @functools.cached_property
     def view_counts(self) -> DataLoader[str, int]:
-        return DataLoader(
-            functools.partial(products.view_counts, self._db, shards=self._view_shards)
-        )
+        async def load(product_ids: Sequence[str]) -> list[int]:
+            keys = products.view_counter_keys(product_ids, self._view_shards)
+            counters = await self.items.load_many([_table_key(k) for k in keys])
+            return products.sum_views(counters, len(product_ids), self._view_shards)
+
+        return DataLoader(load)
 
     @functools.cached_property
     def user_orders(self) -> DataLoader[OrdersPageRequest, Page]:

@@ -34,6 +34,7 @@ from shopgraph.schema.types import (
     TransferPointsPayload,
     User,
     order_connection,
+    prefetch_view_counts,
     product_connection,
 )
 
@@ -73,6 +74,7 @@ class Query:
 
     @strawberry.field(description="A product by id, or null. Public.")
     async def product(self, info: Ctx, id: strawberry.ID) -> Product | None:
+        prefetch_view_counts(info, [model.validate_id(id, "product id")])
         return await Product.resolve_reference(info, id)
 
     @strawberry.field(
@@ -83,6 +85,7 @@ class Query:
             raise BadUserInput(f"products(ids:) takes at most {MAX_PRODUCT_IDS} ids")
         for product_id in ids:
             model.validate_id(product_id, "product id")
+        prefetch_view_counts(info, list(ids))
         found = await info.context.loaders.products.load_many(list(ids))
         return [Product(entity=p) if p else None for p in found]
 

@@ -118,6 +118,27 @@ class User:
         return order_connection(page)
 
 
+def asks_for(info: Ctx, name: str) -> bool:
+    """Whether the current field's selection (through fragments too) holds `name`."""
+    pending: list[Any] = [s for f in info.selected_fields for s in f.selections]
+    while pending:
+        selection = pending.pop()
+        if getattr(selection, "name", None) == name:
+            return True
+        pending.extend(getattr(selection, "selections", None) or [])
+    return False
+
+
+def prefetch_view_counts(info: Ctx, product_ids: list[str]) -> None:
+    """Asks for the products' view counts in the tick that asks for the
+    products, so both go out in one BatchGetItem; the field awaits it later."""
+    if not asks_for(info, "viewCount"):
+        return
+    future = info.context.loaders.view_counts.load_many(product_ids)
+    # Awaited by viewCount, unless a product is absent: then nobody looks.
+    future.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+
 @strawberry.federation.type(keys=["id"])
 class Product:
     entity: strawberry.Private[entities.Product]
