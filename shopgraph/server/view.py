@@ -77,8 +77,9 @@ class ShopGraphQLView(GraphQLView):
     def decode_json(self, data: str | bytes) -> object:
         return orjson.loads(data)  # its JSONDecodeError is json's: strawberry's 400 stands
 
-    def encode_json(self, data: object) -> bytes:
-        return orjson.dumps(data)
+    def encode_json(self, data: object) -> str:
+        # Text: websocket messages go out as text frames, as graphql-transport-ws requires.
+        return orjson.dumps(data).decode()
 
     async def parse_http_body(self, request: Any) -> Any:
         # strawberry reads a JSON body as an object (or a batch): a JSON string,
@@ -124,7 +125,7 @@ class ShopGraphQLView(GraphQLView):
 
     def create_response(self, response_data: Any, sub_response: web.Response) -> web.Response:
         # The encoded bytes as they are (strawberry's own decodes them to text).
-        sub_response.body = self.encode_json(response_data)
+        sub_response.body = orjson.dumps(response_data)
         graphql_response = sub_response.get(GRAPHQL_RESPONSE)
         sub_response.content_type = (
             GRAPHQL_RESPONSE_TYPE if graphql_response else "application/json"
