@@ -475,6 +475,57 @@ def compare_scale(
     }
 
 
+# The growth across seed sizes a flat access pattern may show in p50.
+FLAT_P50_SPREAD = 0.20
+
+
+def across_sizes(scales: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per query, concurrency and side: the calls and p50 at each size, whether the
+    calls are the same at every size, and the p50 spread (largest / smallest - 1)."""
+    rows: list[dict[str, Any]] = []
+    for first in scales[0]["medians"]:
+        query, concurrency = first["query"], first["concurrency"]
+        for side in SIDES:
+            p50s, calls = [], []
+            for size in scales:
+                row = next(
+                    r
+                    for r in size["medians"]
+                    if r["query"] == query and r["concurrency"] == concurrency
+                )
+                p50s.append(row[side]["p50_ms"])
+                calls.append(size["calls"][query][side])
+            spread = max(p50s) / min(p50s) - 1 if all(p50s) else None
+            rows.append(
+                {
+                    "query": query,
+                    "concurrency": concurrency,
+                    "side": side,
+                    "orders": [size["orders"] for size in scales],
+                    "p50_ms": p50s,
+                    "p50_spread": spread,
+                    "flat": spread is not None and spread <= FLAT_P50_SPREAD,
+                    "same_calls": all(c == calls[0] for c in calls),
+                    "calls": calls[0],
+                }
+            )
+    return rows
+
+
+def print_across_sizes(rows: list[dict[str, Any]]) -> None:
+    sizes_text = " / ".join(str(o) for o in rows[0]["orders"])
+    print(f"\nacross sizes ({sizes_text} orders): p50 ms at each, spread, calls")
+    for row in rows:
+        p50s = " / ".join(number(v, 2) for v in row["p50_ms"])
+        spread = "-" if row["p50_spread"] is None else f"{100 * row['p50_spread']:.0f}%"
+        verdict = "flat" if row["flat"] else f"over {FLAT_P50_SPREAD:.0%}"
+        calls = "same calls" if row["same_calls"] else "CALLS DIFFER"
+        print(
+            f"  {row['query']:<9} c{row['concurrency']:<3} {row['side']:<9} {p50s}  "
+            f"spread {spread} ({verdict}), {calls}: {calls_text(row['calls'])}"
+        )
+
+
 def print_header(info: dict[str, Any]) -> None:
     print("shopgraph vs the reference peer (apollo-ddb)")
     print(f"  engine   {info['engine']} at {info['endpoint']} (PID {info['engine_pid'] or '-'})")
@@ -515,6 +566,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         info["scales"] = [
             compare_scale(args, engine, install_dir, documents, orders) for orders in args.scale
         ]
+    if len(info["scales"]) > 1:
+        info["across_sizes"] = across_sizes(info["scales"])
+        print_across_sizes(info["across_sizes"])
     return info
 
 
