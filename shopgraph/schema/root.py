@@ -87,7 +87,7 @@ class Query:
             model.validate_id(product_id, "product id")
         prefetch_view_counts(info, list(ids))
         found = await info.context.loaders.products.load_many(list(ids))
-        return [Product(entity=p) if p else None for p in found]
+        return [Product.of(p) if p else None for p in found]
 
     @strawberry.field(description="Products of one category (GSI1), by product id. Public.")
     async def products_by_category(
@@ -167,7 +167,7 @@ class Mutation:
             price=input.price,
             stock=input.stock,
         )
-        return Product(entity=await catalog.create_product(info.context, new))
+        return Product.of(await catalog.create_product(info.context, new))
 
     @strawberry.mutation(
         description="Admin only. Moving a product to another category moves it in "
@@ -177,7 +177,7 @@ class Mutation:
         self, info: Ctx, id: strawberry.ID, input: UpdateProductInput
     ) -> Product:
         product = await catalog.update_product(info.context, id, input.changes())
-        return Product(entity=product)
+        return Product.of(product)
 
     @strawberry.mutation(
         description="Counts one view of a product in a write-sharded counter. Public."
