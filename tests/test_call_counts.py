@@ -159,3 +159,23 @@ async def test_orders_placed_here_carry_their_lines(api: Api, db: Any) -> None:
     assert {i["quantity"] for n in nodes if len(n["items"]) == 2 for i in n["items"]} == {2}
     # One lines Query for each of the two older orders only.
     assert calls == {"GetItem": 1, "BatchGetItem": 2, "Query": 1 + len(old)}
+
+
+async def test_an_orders_lines_come_by_product_id_as_placed_and_as_read(api: Api, db: Any) -> None:
+    token = await api.sign_up("sorted@example.com")
+    await put_items(db, [product(n).to_item() for n in (3, 1, 2)])
+    asked = [{"productId": f"prod-{n}", "quantity": n} for n in (3, 1, 2)]
+    place = "mutation($i: PlaceOrderInput!) { placeOrder(input: $i) { id items { productId } } }"
+    placed = (await api.data(place, {"i": {"items": asked}}, token))["placeOrder"]
+    expected = ["prod-1", "prod-2", "prod-3"]
+    assert [i["productId"] for i in placed["items"]] == expected
+    read = await api.data(
+        "query($id: ID!) { order(id: $id) { items { productId quantity } } }",
+        {"id": placed["id"]},
+        token,
+    )
+    assert [(i["productId"], i["quantity"]) for i in read["order"]["items"]] == [
+        ("prod-1", 1),
+        ("prod-2", 2),
+        ("prod-3", 3),
+    ]

@@ -179,9 +179,20 @@ ORDER_LINE = Entity(
 # of orders with their lines is one Query.
 ORDER_LINES = {
     "codec": Codec(
+        # By product id, the order in which the OrderLine items' Query answers them.
         lambda raw, values: tuple(
-            OrderLine(values["number"], m["productId"], int(m["quantity"]), Decimal(m["unitPrice"]))
-            for m in raw
+            sorted(
+                (
+                    OrderLine(
+                        values["number"],
+                        m["productId"],
+                        int(m["quantity"]),
+                        Decimal(m["unitPrice"]),
+                    )
+                    for m in raw
+                ),
+                key=lambda line: line.product_id,
+            )
         ),
         lambda lines: [
             {"productId": line.product_id, "quantity": line.quantity, "unitPrice": line.unit_price}

@@ -139,7 +139,7 @@ def demo_items(options: SeedOptions) -> Iterator[Item]:
                 created_at,
                 created_at,
                 imported=True,
-                lines=tuple(lines),
+                lines=tuple(sorted(lines, key=lambda line: line.product_id)),
             ).flagged(flag)
             if status is OrderStatus.COMPLETED:
                 points += int(total)

@@ -125,7 +125,8 @@ async def _try_place(
         raise OutOfStock("Not enough stock", productIds=short)
 
     number = order_writes.new_order_number()
-    lines = [OrderLine(number, p, q, products[p].price) for p, q in merged.items()]
+    # By product id, as an order's lines are always answered.
+    lines = [OrderLine(number, p, merged[p], products[p].price) for p in sorted(merged)]
     total = order_writes.order_total(lines)
     order = Order(buyer.id, number, OrderStatus.PENDING, total, now_iso(), lines=tuple(lines))
     tx = order_writes.place_order_transaction(db, order, lines, products, status_shards)
