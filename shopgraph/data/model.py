@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import json
 import re
 import string
@@ -58,9 +59,17 @@ class Template:
     # need to be free of the separator.
     ids: frozenset[str] = frozenset()
 
-    @property
+    # Keys are built on every read: the pattern is parsed once, not per key.
+    @functools.cached_property
     def fields(self) -> tuple[str, ...]:
         return tuple(f for _, f, _, _ in string.Formatter().parse(self.pattern) if f)
+
+    @functools.cached_property
+    def _regex(self) -> re.Pattern[str]:
+        regex = "^" + re.escape(self.pattern) + "$"
+        for name in self.fields:
+            regex = regex.replace(re.escape("{" + name + "}"), f"(?P<{name}>[^#]*)", 1)
+        return re.compile(regex)
 
     def build(self, **parts: object) -> str:
         for name in self.fields:
@@ -84,10 +93,7 @@ class Template:
         return out
 
     def parse(self, value: str) -> dict[str, str]:
-        regex = "^" + re.escape(self.pattern) + "$"
-        for name in self.fields:
-            regex = regex.replace(re.escape("{" + name + "}"), f"(?P<{name}>[^#]*)", 1)
-        match = re.match(regex, value)
+        match = self._regex.match(value)
         if not match:
             raise ValueError(f"{value!r} does not match {self.pattern!r}")
         return match.groupdict()
@@ -240,6 +246,7 @@ class Entity(Generic[T]):
             sk = Template(key.sk, id_parts) if isinstance(key.sk, str) else key.sk
             self.keys[index] = (pk, sk)
         self.table_pk, self.table_sk = self.keys[TABLE_INDEX]
+        self._parts = {index: self._key_parts(index) for index in self.keys}
         assert isinstance(self.table_pk, Template) and isinstance(self.table_sk, Template)
         known = {f.name for f in self.fields} | set(self.derived)
         for pk, sk in self.keys.values():
@@ -283,7 +290,7 @@ class Entity(Generic[T]):
         self,
         values: Mapping[str, Any],
         context: Mapping[str, Any],
-        needed: set[str] | None = None,
+        needed: frozenset[str] | set[str] | None = None,
     ) -> dict[str, Any]:
         """The values with the derived parts (of `needed`, else all) computed."""
         out = dict(values)
@@ -309,14 +316,18 @@ class Entity(Generic[T]):
         out[index.sk] = values[sk.field] if isinstance(sk, Copy) else sk.build(**values)
         return out
 
-    def _parts_of(self, index: Index) -> set[str]:
+    def _parts_of(self, index: Index) -> frozenset[str]:
+        return self._parts[index]
+
+    def _key_parts(self, index: Index) -> frozenset[str]:
+        """The attributes an index key reads, the ones its derived parts use included."""
         pk, sk = self.keys[index]
         parts = set(pk.fields if pk else ())
         parts |= {sk.field} if isinstance(sk, Copy) else set(sk.fields)
         for part in list(parts):
             if part in self.derived:
                 parts |= set(self.derived[part].uses)
-        return parts
+        return frozenset(parts)
 
     # ---------------------------------------------------------------- items
 
