@@ -19,7 +19,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from shopgraph.data import entities
-from shopgraph.data.dynamo import ConditionFailed, Dynamo, backoff_delay
+from shopgraph.data.dynamo import UNREACHABLE_ERRORS, ConditionFailed, Dynamo, backoff_delay
+from shopgraph.errors import Unavailable
 
 log = logging.getLogger("shopgraph.stream")
 
@@ -85,6 +86,8 @@ class StreamConsumer:
                 log.warning(
                     "stream discovery failed: %s", exc.response.get("Error", {}).get("Code")
                 )
+            except (Unavailable, *UNREACHABLE_ERRORS):
+                log.warning("stream discovery: the store cannot be reached; trying again")
             await self._pause(self.discovery_interval)
 
     async def stop(self) -> None:
@@ -106,12 +109,28 @@ class StreamConsumer:
         known = {s["ShardId"] for s in shards}
         for shard in shards:
             shard_id = shard["ShardId"]
-            if shard_id in self._tasks:
+            if self._finished(shard_id) or not self._reader_gone(shard_id):
                 continue
             parent = shard.get("ParentShardId")
             parent_done = parent is None or parent not in known or self._finished(parent)
             if parent_done:
                 self._tasks[shard_id] = asyncio.create_task(self._read(arn, shard_id))
+
+    def _reader_gone(self, shard_id: str) -> bool:
+        """Whether the shard has no reader: never had one, or its reader stopped
+        on an error (the store went away); it is then read again from where it
+        stopped, so nothing is lost and nothing handled twice."""
+        task = self._tasks.get(shard_id)
+        if task is None:
+            return True
+        if not task.done():
+            return False
+        failure = None if task.cancelled() else task.exception()
+        if isinstance(failure, (Unavailable, *UNREACHABLE_ERRORS)):
+            log.warning("stream shard %s: the store could not be reached; reading on", shard_id)
+        elif failure is not None:
+            log.error("stream shard %s failed; reading on", shard_id, exc_info=failure)
+        return True
 
     def _finished(self, shard_id: str) -> bool:
         state = self.shards.get(shard_id)
@@ -127,7 +146,10 @@ class StreamConsumer:
 
     async def _read(self, arn: str, shard_id: str) -> None:
         state = self.shards.setdefault(shard_id, ShardState())
-        state.sequence_number = await self.load_checkpoint(shard_id)
+        if state.sequence_number is None:
+            # Where an earlier process got to; a reader started again in this
+            # process goes on from what it handled, checkpointed or not.
+            state.sequence_number = await self.load_checkpoint(shard_id)
         iterator = await self._iterator(arn, shard_id, state.sequence_number)
         idle = 0
         while iterator and not self._stopping.is_set():

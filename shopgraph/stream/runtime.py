@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from shopgraph.data.dynamo import Dynamo, open_client
+from shopgraph.data.dynamo import UNREACHABLE_ERRORS, Dynamo, open_client
+from shopgraph.errors import Unavailable
 from shopgraph.settings import Settings
 from shopgraph.stream.broker import Broker
 from shopgraph.stream.consumer import StreamConsumer
@@ -52,6 +53,11 @@ class StreamRuntime:
                 return
             except asyncio.CancelledError:
                 raise
+            except (Unavailable, *UNREACHABLE_ERRORS):
+                # The store is gone for a while (restarting): one line, not a
+                # traceback every 5 s; the checkpoints say where to resume.
+                log.warning("stream consumer: the store cannot be reached; retrying in 5 s")
+                await asyncio.sleep(5)
             except Exception:
                 log.exception("stream consumer failed; restarting in 5 s")
                 await asyncio.sleep(5)
