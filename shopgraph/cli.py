@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import logging
 import signal
 import socket
@@ -11,13 +12,14 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import uvloop
 from aiohttp import web
 
 from shopgraph import logs
 from shopgraph.data import entities
-from shopgraph.data.dynamo import Dynamo, open_client
+from shopgraph.data.dynamo import UNREACHABLE_ERRORS, Dynamo, open_client
 from shopgraph.data.seed import SeedOptions, customer_email, seed
 from shopgraph.data.table import TableShapeError, ensure_table
 from shopgraph.engine import (
@@ -27,9 +29,12 @@ from shopgraph.engine import (
     dynamodb_local,
     start_embedded,
 )
+from shopgraph.errors import Unavailable
+from shopgraph.server.readiness import Prepare
 from shopgraph.settings import Settings
 
 log = logging.getLogger("shopgraph")
+LISTEN_BACKLOG = 1024
 
 
 def _seed_options(args: argparse.Namespace, settings: Settings) -> SeedOptions:
@@ -56,19 +61,37 @@ async def _holds_demo_data(db: Dynamo, options: SeedOptions) -> bool:
     )
 
 
+async def _prepare_table(
+    client: Any, settings: Settings, args: argparse.Namespace, *, seed_demo: bool
+) -> None:
+    """Creates the table if it is missing; with seed_demo, loads the demo data once."""
+    if await ensure_table(client, settings.table_name):
+        print(f"created table {settings.table_name}", flush=True)
+    if not seed_demo:
+        return
+    db = Dynamo(client, settings.table_name)
+    options = _seed_options(args, settings)
+    if await _holds_demo_data(db, options):
+        print(f"{settings.table_name} already holds the demo data; not seeding it again")
+        return
+    written = await seed(db, options)
+    print(f"seeded {written} items into {settings.table_name}", flush=True)
+
+
 async def _prepare(settings: Settings, args: argparse.Namespace, *, seed_demo: bool) -> None:
     async with open_client(settings) as client:
-        if await ensure_table(client, settings.table_name):
-            print(f"created table {settings.table_name}")
-        if not seed_demo:
-            return
-        db = Dynamo(client, settings.table_name)
-        options = _seed_options(args, settings)
-        if await _holds_demo_data(db, options):
-            print(f"{settings.table_name} already holds the demo data; not seeding it again")
-            return
-        written = await seed(db, options)
-        print(f"seeded {written} items into {settings.table_name}")
+        await _prepare_table(client, settings, args, seed_demo=seed_demo)
+
+
+async def _prepare_if_reachable(
+    settings: Settings, args: argparse.Namespace, *, seed_demo: bool
+) -> bool:
+    """Prepares the table now; False where the store cannot be reached yet."""
+    try:
+        await _prepare(settings, args, seed_demo=seed_demo)
+    except (Unavailable, *UNREACHABLE_ERRORS):
+        return False
+    return True
 
 
 def _embedded_engine(settings: Settings, args: argparse.Namespace) -> EngineProcess:
@@ -131,10 +154,32 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
             settings = settings.with_(endpoint_url=engine.endpoint_url)
         else:
             settings.warn_if_secret_is_random()
-        seed_demo = args.seed_demo == "always" or (args.seed_demo == "embedded" and engine)
-        asyncio.run(_prepare(settings, args, seed_demo=bool(seed_demo)))
+        seed_demo = bool(args.seed_demo == "always" or (args.seed_demo == "embedded" and engine))
+        prepare_later: Prepare | None = None
+        if not asyncio.run(_prepare_if_reachable(settings, args, seed_demo=seed_demo)):
+            # A store that is not up yet (started alongside, restarting) is
+            # waited for while serving: /readyz says when it answers.
+            print(
+                f"DynamoDB at {settings.endpoint_url} cannot be reached yet: serving anyway, "
+                "with /readyz at 503 and requests answering UNAVAILABLE until it answers; "
+                "the table is prepared then",
+                flush=True,
+            )
+            prepare_later = functools.partial(
+                _prepare_table, settings=settings, args=args, seed_demo=seed_demo
+            )
         print(f"GraphiQL: open http://{host}:{port}/graphql in a browser", flush=True)
-        web.run_app(create_app(settings), host=host, port=port, print=None)
+        web.run_app(
+            create_app(settings, prepare=prepare_later),
+            host=host,
+            port=port,
+            print=None,
+            # A burst of connections waits in the kernel instead of being refused.
+            backlog=LISTEN_BACKLOG,
+            # A client that hangs up frees its slot: its request stops (a write
+            # it cut short is atomic, and a retry with its idempotencyKey is safe).
+            handler_cancellation=True,
+        )
     finally:
         if engine is not None:
             engine.stop()

@@ -30,6 +30,19 @@ def _int(env: dict[str, str], name: str, default: int, minimum: int = 1) -> int:
     return value
 
 
+def _seconds(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise SystemExit(f"{name} must be a number of seconds, got {raw!r}") from exc
+    if not value > 0:
+        raise SystemExit(f"{name} must be more than 0 seconds, got {raw!r}")
+    return value
+
+
 def _flag(env: dict[str, str], name: str, default: bool) -> bool:
     raw = env.get(name, "").strip().lower()
     if not raw:
@@ -92,7 +105,21 @@ class Settings:
     # beside the source tree.
     graphiql_assets: Path | None = None
     max_pool_connections: int = 64
+    # Tries of one DynamoDB call (botocore's standard retries, backoff with jitter).
     dynamodb_max_attempts: int = 5
+    # Per attempt: a stopped engine refuses at once; a stalled one is given up on.
+    dynamodb_connect_timeout: float = 1.0
+    dynamodb_read_timeout: float = 3.0
+    # What one GraphQL request may take, from its arrival (a wait for a slot
+    # included) to its last DynamoDB call, retries included; past it the
+    # request answers UNAVAILABLE.
+    request_deadline: float = 5.0
+    # GraphQL requests run at once: an adaptive limit up to this many; up to
+    # admission_queue more wait admission_queue_timeout for a slot, and the
+    # rest are answered 503 OVERLOADED at once.
+    max_in_flight: int = 64
+    admission_queue: int = 1024
+    admission_queue_timeout: float = 2.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -149,6 +176,18 @@ class Settings:
             ),
             dynamodb_max_attempts=_int(
                 env, "SHOPGRAPH_DYNAMODB_MAX_ATTEMPTS", d.dynamodb_max_attempts
+            ),
+            dynamodb_connect_timeout=_seconds(
+                env, "SHOPGRAPH_DYNAMODB_CONNECT_TIMEOUT", d.dynamodb_connect_timeout
+            ),
+            dynamodb_read_timeout=_seconds(
+                env, "SHOPGRAPH_DYNAMODB_READ_TIMEOUT", d.dynamodb_read_timeout
+            ),
+            request_deadline=_seconds(env, "SHOPGRAPH_REQUEST_DEADLINE", d.request_deadline),
+            max_in_flight=_int(env, "SHOPGRAPH_MAX_IN_FLIGHT", d.max_in_flight),
+            admission_queue=_int(env, "SHOPGRAPH_ADMISSION_QUEUE", d.admission_queue, minimum=0),
+            admission_queue_timeout=_seconds(
+                env, "SHOPGRAPH_ADMISSION_QUEUE_TIMEOUT", d.admission_queue_timeout
             ),
         )
 

@@ -20,14 +20,10 @@ import aioboto3
 import botocore
 from aiobotocore.session import get_session
 from botocore.config import Config
-from botocore.exceptions import (
-    ClientError,
-    ConnectionClosedError,
-    ConnectTimeoutError,
-    EndpointConnectionError,
-    ReadTimeoutError,
-)
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
+from shopgraph.data import retries
 from shopgraph.data.codec import Item, from_attributes, key_attributes, to_attribute, to_attributes
 from shopgraph.data.cost import CostRecorder, transactional_write_units
 from shopgraph.data.wire import ParserFactory
@@ -47,22 +43,20 @@ THROTTLE_CODES = frozenset(
         "RequestLimitExceeded",
     }
 )
-UNREACHABLE_ERRORS = (
-    EndpointConnectionError,
-    ConnectTimeoutError,
-    ReadTimeoutError,
-    ConnectionClosedError,
-)
+# Refused, reset, timed out: what botocore raises once its retries are spent.
+UNREACHABLE_ERRORS = (BotocoreConnectionError, HTTPClientError)
+# The engine failed (HTTP 5xx): worth a retry by the client later.
+ENGINE_FAILURES = frozenset({"InternalServerError", "ServiceUnavailable"})
 
 
 def client_config(settings: Settings) -> Config:
     return Config(
         # botocore's standard mode: exponential backoff with jitter on
         # throttling and transient errors, before we see them.
-        retries={"mode": "standard", "max_attempts": settings.dynamodb_max_attempts},
+        retries={"mode": "standard", "total_max_attempts": settings.dynamodb_max_attempts},
         max_pool_connections=settings.max_pool_connections,
-        connect_timeout=3,
-        read_timeout=10,
+        connect_timeout=settings.dynamodb_connect_timeout,
+        read_timeout=settings.dynamodb_read_timeout,
         # Every request is built here from checked inputs; botocore checking
         # each one against the service model again costs CPU on every call.
         parameter_validation=False,
@@ -93,6 +87,7 @@ async def open_client(
         config=client_config(settings),
         **credentials,
     ) as client:
+        retries.use_dynamodb_backoff(client)
         yield client
 
 
@@ -121,10 +116,20 @@ def _snake(operation: str) -> str:
 
 
 class Dynamo:
-    def __init__(self, client: Any, table_name: str, cost: CostRecorder | None = None) -> None:
+    def __init__(
+        self,
+        client: Any,
+        table_name: str,
+        cost: CostRecorder | None = None,
+        *,
+        deadline: float | None = None,
+    ) -> None:
         self.client = client
         self.table_name = table_name
         self.cost = cost
+        # The event loop's time by which every call must have answered (one
+        # GraphQL request's deadline); None: no bound but botocore's own.
+        self.deadline = deadline
         # One future per read call in flight, done when the call returns.
         self._reads: set[asyncio.Future[None]] = set()
 
@@ -151,10 +156,25 @@ class Dynamo:
         if self._reads:
             await asyncio.wait(set(self._reads), timeout=SETTLE_SECONDS)
 
+    async def _send(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        method = getattr(self.client, _snake(operation))
+        if self.deadline is None:
+            return await method(**params)
+        remaining = self.deadline - asyncio.get_running_loop().time()
+        if remaining <= 0:
+            raise Unavailable("The store did not answer in time; retry shortly.")
+        try:
+            async with asyncio.timeout(remaining):
+                return await method(**params)
+        except TimeoutError:
+            # A write cut off here may or may not have been applied: clients
+            # retry it with the same idempotencyKey.
+            raise Unavailable("The store did not answer in time; retry shortly.") from None
+
     async def _call(self, operation: str, **params: Any) -> dict[str, Any]:
         params.setdefault("ReturnConsumedCapacity", "TOTAL")
         try:
-            response = await getattr(self.client, _snake(operation))(**params)
+            response = await self._send(operation, params)
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             if self.cost is not None:
@@ -164,6 +184,8 @@ class Dynamo:
                 raise Throttled("The store is busy; retry shortly.") from exc
             if code == "ResourceNotFoundException" and operation != "DescribeTable":
                 raise Unavailable("The store is not available.") from exc
+            if code in ENGINE_FAILURES:
+                raise Unavailable("The store failed to answer; retry shortly.") from exc
             raise
         except UNREACHABLE_ERRORS as exc:
             raise Unavailable("The store cannot be reached.") from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -14,15 +15,18 @@ from aiohttp import web
 from shopgraph.data.dynamo import open_client
 from shopgraph.data.paging import CursorCodec
 from shopgraph.schema.build import build_schema
+from shopgraph.server.admission import AdaptiveLimit, Admission
 from shopgraph.server.graphiql import ASSET_PREFIX, asset_handler, build_page
 from shopgraph.server.persisted import PersistedQueries
-from shopgraph.server.state import REQUEST_ID, SUMMARY, AppState
+from shopgraph.server.readiness import Prepare, readiness
+from shopgraph.server.state import ARRIVED, REQUEST_ID, SUMMARY, AppState
 from shopgraph.server.view import ShopGraphQLView, error_response
 from shopgraph.settings import Settings
 from shopgraph.stream.broker import Broker
 from shopgraph.stream.runtime import stream_runtime
 
 log = logging.getLogger("shopgraph.http")
+RETRY_AFTER_SECONDS = 1
 STATE = web.AppKey("state", AppState)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -58,6 +62,46 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
     return response
 
 
+def overloaded_response(retry_after: int) -> web.Response:
+    response = error_response(
+        503, f"The server is overloaded; retry in {retry_after} s.", "OVERLOADED"
+    )
+    response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+@web.middleware
+async def admission_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """GraphQL over HTTP runs under the admission limit; subscriptions, probes,
+    metrics and GraphiQL's assets do not."""
+    if request.path != "/graphql" or "websocket" in request.headers.get("Upgrade", "").lower():
+        return await handler(request)
+    admission = request.app[STATE].admission
+    request[ARRIVED] = asyncio.get_running_loop().time()
+    if not await admission.acquire():
+        # Outside the request log: under overload a line per shed request would
+        # cost what shedding saves; the count is in /metrics and logged below.
+        _log_shedding(admission)
+        return overloaded_response(RETRY_AFTER_SECONDS)
+    started = time.perf_counter()
+    try:
+        return await handler(request)
+    finally:
+        admission.release(time.perf_counter() - started)
+
+
+def _log_shedding(admission: Admission) -> None:
+    shed = admission.shed_to_report()
+    if shed:
+        log.warning(
+            "overloaded: shed %d requests (limit %.0f, %d running, %d waiting)",
+            shed,
+            admission.limit.current,
+            admission.in_flight,
+            admission.queued,
+        )
+
+
 async def metrics(request: web.Request) -> web.Response:
     registry = request.app[STATE].metrics
     response = web.Response(body=registry.render())
@@ -71,19 +115,21 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    try:
-        await state.client.describe_table(TableName=state.settings.table_name)
-    except Exception as exc:  # any failure means: not ready
-        return web.json_response(
-            {"status": "unavailable", "reason": type(exc).__name__}, status=503
-        )
+    assert state.readiness is not None
+    probe = await state.readiness.probe()
+    if not probe.ready:
+        return web.json_response({"status": "unavailable", "reason": probe.reason}, status=503)
     body: dict[str, object] = {"status": "ready", "table": state.settings.table_name}
     if state.stream is not None:
         body["stream"] = state.stream.status()
     return web.json_response(body)
 
 
-def create_app(settings: Settings, endpoint_url: str | None = None) -> web.Application:
+def create_app(
+    settings: Settings, endpoint_url: str | None = None, prepare: Prepare | None = None
+) -> web.Application:
+    """The app; prepare (creating the table, seeding) runs once the store
+    answers, for a server started while it could not be reached."""
     state = AppState(
         settings=settings,
         schema=build_schema(settings),
@@ -91,13 +137,29 @@ def create_app(settings: Settings, endpoint_url: str | None = None) -> web.Appli
         graphiql=build_page(settings.graphiql_assets),
         broker=Broker(queue_size=settings.subscriber_queue),
         persisted=PersistedQueries(settings.persisted_queries),
+        admission=Admission(
+            AdaptiveLimit(
+                limit=min(16, settings.max_in_flight),
+                minimum=min(8, settings.max_in_flight),
+                maximum=settings.max_in_flight,
+            ),
+            max_queue=settings.admission_queue,
+            queue_timeout=settings.admission_queue_timeout,
+        ),
     )
-    app = web.Application(middlewares=[request_id_middleware], client_max_size=2 * 1024**2)
+    state.metrics.track_admission(state.admission)
+    app = web.Application(
+        middlewares=[admission_middleware, request_id_middleware], client_max_size=2 * 1024**2
+    )
     app[STATE] = state
 
     async def dynamo_client(app: web.Application) -> AsyncIterator[None]:
-        async with open_client(settings, endpoint_url) as client:
+        async with (
+            open_client(settings, endpoint_url) as client,
+            readiness(settings, client, endpoint_url, prepare) as ready,
+        ):
             state.client = client
+            state.readiness = ready
             if not settings.stream_consumer:
                 yield
                 return

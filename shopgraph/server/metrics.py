@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
 
 _OPERATION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -51,6 +51,20 @@ class Metrics:
             "Calls still throttled after botocore's retries.",
             registry=self.registry,
         )
+
+    def track_admission(self, admission: Any) -> None:
+        """The admission's limit, load and shed count, read as each scrape happens."""
+        for name, help_text, read in (
+            (
+                "shopgraph_concurrency_limit",
+                "GraphQL requests allowed to run at once.",
+                lambda: admission.limit.current,
+            ),
+            ("shopgraph_in_flight", "GraphQL requests running.", lambda: admission.in_flight),
+            ("shopgraph_queued", "GraphQL requests waiting for a slot.", lambda: admission.queued),
+            ("shopgraph_shed", "GraphQL requests answered 503 OVERLOADED.", lambda: admission.shed),
+        ):
+            Gauge(name, help_text, registry=self.registry).set_function(read)
 
     def operation_label(self, name: str | None) -> str:
         if not name:

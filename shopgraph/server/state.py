@@ -10,14 +10,18 @@ import strawberry
 from aiohttp import web
 
 from shopgraph.data.paging import CursorCodec
+from shopgraph.server.admission import Admission
 from shopgraph.server.graphiql import GraphiQLPage
 from shopgraph.server.metrics import Metrics
 from shopgraph.server.persisted import PersistedQueries
+from shopgraph.server.readiness import Readiness
 from shopgraph.settings import Settings
 from shopgraph.stream.broker import Broker
 from shopgraph.stream.runtime import StreamRuntime
 
 REQUEST_ID = web.RequestKey("request_id", str)
+# When the request arrived (the event loop's clock): its deadline counts from here.
+ARRIVED = web.RequestKey("arrived", float)
 # What a GraphQL request reports to the request log line (operation, cost).
 SUMMARY = web.RequestKey("summary", dict)
 
@@ -31,6 +35,8 @@ class AppState:
     broker: Broker = field(default_factory=Broker)
     persisted: PersistedQueries = field(default_factory=PersistedQueries)
     metrics: Metrics = field(default_factory=Metrics)
+    admission: Admission = field(default_factory=Admission)
     client: Any = None  # the aiobotocore DynamoDB client, opened at startup
     stream: StreamRuntime | None = None  # the stream consumer, when it runs here
+    readiness: Readiness | None = None  # what /readyz asks, opened at startup
     websockets: weakref.WeakSet[web.WebSocketResponse] = field(default_factory=weakref.WeakSet)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from typing import Any
 
@@ -16,7 +17,7 @@ from shopgraph.data.cost import CostRecorder
 from shopgraph.data.dynamo import Dynamo
 from shopgraph.resolvers.context import RequestContext, bearer_token
 from shopgraph.server.persisted import PersistedQueryError
-from shopgraph.server.state import REQUEST_ID, SUMMARY, AppState
+from shopgraph.server.state import ARRIVED, REQUEST_ID, SUMMARY, AppState
 
 GRAPHQL_RESPONSE_TYPE = "application/graphql-response+json"
 SUB_RESPONSE = web.RequestKey("sub_response", web.Response)
@@ -135,9 +136,15 @@ class ShopGraphQLView(GraphQLView):
     async def get_context(self, request: web.Request, response: Any) -> RequestContext:  # type: ignore[override]
         settings = self.state.settings
         cost = CostRecorder(settings.read_unit_price, settings.write_unit_price)
+        # One deadline for all of a request's DynamoDB calls, from its arrival;
+        # a websocket's context outlives any one deadline.
+        deadline = None
+        if "websocket" not in request.headers.get("Upgrade", "").lower():
+            arrived = request.get(ARRIVED) or asyncio.get_running_loop().time()
+            deadline = arrived + settings.request_deadline
         return RequestContext(
             settings=settings,
-            db=Dynamo(self.state.client, settings.table_name, cost),
+            db=Dynamo(self.state.client, settings.table_name, cost, deadline=deadline),
             cursors=self.state.cursors,
             request_id=request.get(REQUEST_ID, "-"),
             token=bearer_token(request.headers.get("Authorization")),

@@ -1,0 +1,137 @@
+"""How much GraphQL work runs at once: an adaptive limit, a short queue, shedding.
+
+Admitting every request under overload makes all of them slow together (each
+waits on one event loop and one engine). Instead a bounded number run; more
+wait briefly, newest first, so the ones served are served fresh; the rest are
+answered with 503 OVERLOADED and Retry-After, which costs next to nothing.
+
+The limit adapts as Envoy's adaptive concurrency filter does: now and then it
+runs at the floor for a window to learn the latency without queueing (the
+"minimum RTT"); then, window by window, it moves the limit by the ratio of
+that latency (plus a buffer) to the latency it sees, plus headroom of the
+limit's square root. More in flight than the store can serve shows up as
+latency, and the limit comes down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import statistics
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+
+@dataclass
+class AdaptiveLimit:
+    limit: float = 16
+    minimum: int = 8
+    maximum: int = 64
+    # Latency allowed above the unqueued one before the limit comes down.
+    buffer: float = 1.0
+    window: int = 50  # samples per decision
+    recalibrate_every: float = 30.0  # seconds between minimum-RTT windows
+    min_rtt: float | None = None
+    _samples: list[float] = field(default_factory=list)
+    _busy: bool = False  # a sample of this window ran near the limit
+    _next_calibration: float = 0.0
+
+    @property
+    def calibrating(self) -> bool:
+        return self.min_rtt is None or time.monotonic() >= self._next_calibration
+
+    @property
+    def current(self) -> float:
+        """What may run now: the floor while the unqueued latency is measured
+        again (the first measure runs at the initial limit: a server just
+        started takes its first burst without queueing it)."""
+        if self.min_rtt is not None and self.calibrating:
+            return self.minimum
+        return self.limit
+
+    def sample(self, seconds: float, in_flight: int) -> None:
+        calibrating = self.calibrating
+        self._samples.append(seconds)
+        self._busy = self._busy or in_flight >= self.current / 2
+        if len(self._samples) < self.window:
+            return
+        median = statistics.median(self._samples)
+        busy, self._samples, self._busy = self._busy, [], False
+        if calibrating:
+            self.min_rtt = median
+            self._next_calibration = time.monotonic() + self.recalibrate_every
+            return
+        if not busy:
+            return  # far below the limit: its latency says nothing about it
+        assert self.min_rtt is not None
+        gradient = max(0.5, min(2.0, self.min_rtt * (1 + self.buffer) / median))
+        target = self.limit * gradient + math.sqrt(self.limit)
+        self.limit = max(self.minimum, min(self.maximum, target))
+
+
+@dataclass
+class Admission:
+    limit: AdaptiveLimit = field(default_factory=AdaptiveLimit)
+    # Requests that may wait for a slot, and for how long.
+    max_queue: int = 256
+    queue_timeout: float = 0.5
+    in_flight: int = 0
+    shed: int = 0
+    _waiting: deque[asyncio.Future[None]] = field(default_factory=deque)
+    _reported: tuple[float, int] = (float("-inf"), 0)  # when, and the shed count then
+
+    async def acquire(self) -> bool:
+        """True with a slot taken (give it back with release), False: shed."""
+        if self.in_flight < self.limit.current and not self._waiting:
+            self.in_flight += 1
+            return True
+        if len(self._waiting) >= self.max_queue:
+            self.shed += 1
+            return False
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append(turn)
+        try:
+            async with asyncio.timeout(self.queue_timeout):
+                await asyncio.shield(turn)
+            return True
+        except (TimeoutError, asyncio.CancelledError) as stopped:
+            gone = isinstance(stopped, asyncio.CancelledError)  # the client left
+            if turn.done():  # a slot was handed over as the wait ended
+                if not gone:
+                    return True
+                self.in_flight -= 1
+                self._hand_over()
+                raise
+            self._waiting.remove(turn)
+            turn.cancel()
+            if gone:
+                raise
+            self.shed += 1
+            return False
+
+    def release(self, seconds: float) -> None:
+        """Gives back a slot after work that took seconds; the newest waiter takes it."""
+        self.limit.sample(seconds, self.in_flight)
+        self.in_flight -= 1
+        self._hand_over()
+
+    def _hand_over(self) -> None:
+        while self._waiting and self.in_flight < self.limit.current:
+            turn = self._waiting.pop()
+            if not turn.done():
+                self.in_flight += 1
+                turn.set_result(None)
+
+    def shed_to_report(self, every: float = 10.0) -> int:
+        """Requests shed since the last report, once per `every` seconds (else 0)."""
+        now = time.monotonic()
+        at, count = self._reported
+        if now - at < every:
+            return 0
+        self._reported = (now, self.shed)
+        return self.shed - count
+
+    @property
+    def queued(self) -> int:
+        return len(self._waiting)

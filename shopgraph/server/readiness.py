@@ -1,0 +1,101 @@
+"""Whether the server can answer from DynamoDB: what /readyz reports.
+
+The engine is asked each time (one DescribeTable, no retries, a short
+timeout), so /readyz turns 503 the moment the engine goes and 200 once it is
+back, without a restart. A server started while its engine cannot be reached
+serves anyway and prepares the table (create, seed) as soon as it can.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from shopgraph.data.dynamo import UNREACHABLE_ERRORS, open_client
+from shopgraph.errors import Unavailable
+from shopgraph.settings import Settings
+
+log = logging.getLogger("shopgraph.readiness")
+
+# Creates the table (and seeds it, when asked) through the client given.
+Prepare = Callable[[Any], Awaitable[None]]
+PROBE_SECONDS = 1.0
+RETRY_FIRST, RETRY_MAX = 0.5, 5.0
+
+
+@dataclass(frozen=True)
+class Probe:
+    ready: bool
+    reason: str | None = None
+
+
+class Readiness:
+    def __init__(
+        self, settings: Settings, probe_client: Any, client: Any, prepare: Prepare | None
+    ) -> None:
+        self.settings = settings
+        self.probe_client = probe_client  # does not retry: a probe answers at once
+        self.prepared = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        if prepare is None:
+            self.prepared.set()
+        else:
+            self._task = asyncio.create_task(self._prepare_when_reachable(prepare, client))
+
+    async def probe(self) -> Probe:
+        if not self.prepared.is_set():
+            return Probe(False, "the table is not prepared yet: the store cannot be reached")
+        try:
+            async with asyncio.timeout(PROBE_SECONDS):
+                await self.probe_client.describe_table(TableName=self.settings.table_name)
+        except TimeoutError:
+            return Probe(False, "the store did not answer in time")
+        except ClientError as exc:
+            return Probe(False, exc.response.get("Error", {}).get("Code") or "ClientError")
+        except UNREACHABLE_ERRORS:
+            return Probe(False, "the store cannot be reached")
+        return Probe(True)
+
+    async def _prepare_when_reachable(self, prepare: Prepare, client: Any) -> None:
+        delay = RETRY_FIRST
+        while True:
+            try:
+                await prepare(client)
+            except (Unavailable, TimeoutError, *UNREACHABLE_ERRORS):
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX)
+                continue
+            except Exception:
+                # Not the engine's absence (a table of another shape): retrying
+                # cannot mend it; /readyz stays 503 and the log says why.
+                log.exception("preparing table %s failed", self.settings.table_name)
+                return
+            log.info("the store answers: table %s is ready", self.settings.table_name)
+            self.prepared.set()
+            return
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+
+@asynccontextmanager
+async def readiness(
+    settings: Settings, client: Any, endpoint_url: str | None, prepare: Prepare | None
+) -> AsyncIterator[Readiness]:
+    """Readiness probed through a client of its own; prepare runs through client."""
+    probe_settings = settings.with_(
+        dynamodb_max_attempts=1, dynamodb_connect_timeout=0.5, dynamodb_read_timeout=PROBE_SECONDS
+    )
+    async with AsyncExitStack() as stack:
+        probe_client = await stack.enter_async_context(open_client(probe_settings, endpoint_url))
+        state = Readiness(settings, probe_client, client, prepare)
+        stack.push_async_callback(state.close)
+        yield state
