@@ -1,0 +1,93 @@
+"""Admission: a bounded amount of GraphQL work at once; the excess is told to come back.
+
+The engine is slowed by the fault proxy so that a request holds its slot
+while others arrive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from tests.conftest import Api
+from tests.faultproxy import Fault, FaultProxy, Rule
+
+CATEGORY = '{ productsByCategory(category: "books", first: 5) { nodes { id } } }'
+
+
+@pytest.fixture
+async def slow_proxy(dynamo_endpoint: str) -> AsyncIterator[FaultProxy]:
+    """Every Query takes a second."""
+    async with FaultProxy(dynamo_endpoint) as proxy:
+        proxy.add(Rule(Fault.LATENCY, operations=frozenset({"Query"}), latency=1.0))
+        yield proxy
+
+
+async def post(api: Api, query: str) -> tuple[int, Any, dict[str, str]]:
+    response = await api.post({"query": query})
+    return response.status, await response.json(), dict(response.headers)
+
+
+async def test_excess_is_shed_at_once_with_503_retry_after_and_overloaded(
+    start_api: Any, slow_proxy: FaultProxy
+) -> None:
+    api: Api = await start_api(endpoint_url=slow_proxy.url, max_in_flight=1, admission_queue=0)
+    slow = asyncio.create_task(post(api, CATEGORY))
+    await asyncio.sleep(0.3)  # it holds the one slot, waiting on the engine
+
+    started = time.monotonic()
+    status, body, headers = await post(api, CATEGORY)
+    assert time.monotonic() - started < 0.5
+    assert status == 503
+    assert headers["Retry-After"] == "1"
+    assert body == {
+        "errors": [
+            {
+                "message": "The server is overloaded; retry in 1 s.",
+                "extensions": {"code": "OVERLOADED"},
+            }
+        ]
+    }
+    # Probes and metrics are never shed.
+    assert (await api.http.get("/healthz")).status == 200
+    assert (await api.http.get("/readyz")).status == 200
+    metrics = await (await api.http.get("/metrics")).text()
+    assert "shopgraph_shed 1.0" in metrics
+
+    status, body, _ = await slow
+    assert status == 200 and not body.get("errors"), body
+    # The slot is free again: the next request is served.
+    status, body, _ = await post(api, "{ __typename }")
+    assert status == 200 and body["data"] == {"__typename": "Query"}
+
+
+async def test_a_burst_within_the_queue_waits_its_turn_and_is_served(
+    start_api: Any, slow_proxy: FaultProxy
+) -> None:
+    api: Api = await start_api(
+        endpoint_url=slow_proxy.url, max_in_flight=1, admission_queue=4, admission_queue_timeout=10
+    )
+    answers = await asyncio.gather(*(post(api, CATEGORY) for _ in range(3)))
+    for status, body, _ in answers:
+        assert status == 200 and not body.get("errors"), body
+
+
+async def test_a_wait_longer_than_the_queue_timeout_is_shed(
+    start_api: Any, slow_proxy: FaultProxy
+) -> None:
+    api: Api = await start_api(
+        endpoint_url=slow_proxy.url, max_in_flight=1, admission_queue=4, admission_queue_timeout=0.2
+    )
+    slow = asyncio.create_task(post(api, CATEGORY))
+    await asyncio.sleep(0.3)
+    started = time.monotonic()
+    status, body, _ = await post(api, CATEGORY)
+    waited = time.monotonic() - started
+    # Shed when its wait ran out, before the slot came free (a 200 otherwise).
+    assert status == 503, body
+    assert waited > 0.15
+    assert (await slow)[0] == 200
