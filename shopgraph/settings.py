@@ -141,7 +141,7 @@ class Settings:
         def path(name: str) -> Path | None:
             return Path(env[name]).expanduser() if env.get(name) else None
 
-        return cls(
+        settings = cls(
             table_name=env.get("SHOPGRAPH_TABLE") or d.table_name,
             endpoint_url=env.get("AWS_ENDPOINT_URL_DYNAMODB")
             or env.get("AWS_ENDPOINT_URL")
@@ -190,6 +190,13 @@ class Settings:
                 env, "SHOPGRAPH_ADMISSION_QUEUE_TIMEOUT", d.admission_queue_timeout
             ),
         )
+        if settings.admission_queue_timeout >= settings.request_deadline:
+            # A request must have time left to run after waiting for a slot.
+            raise SystemExit(
+                "SHOPGRAPH_ADMISSION_QUEUE_TIMEOUT must be less than SHOPGRAPH_REQUEST_DEADLINE "
+                f"({settings.admission_queue_timeout} >= {settings.request_deadline})"
+            )
+        return settings
 
     def warn_if_secret_is_random(self) -> None:
         """A random key matters only where cursors outlive the process: a real endpoint."""

@@ -96,15 +96,17 @@ def graphiql_assets() -> Path:
 @pytest.fixture(scope="session")
 def base_settings(dynamo_endpoint: str) -> Settings:
     # The stream consumer runs only in the tests about the stream. Requests
-    # wait as long as they must for a slot: the suite's bursts (50 transfers
-    # at once) meet machines shared with other runs, and shedding has tests
-    # of its own (test_overload.py).
+    # wait as long as they must for a slot, within a deadline to match: the
+    # suite's bursts (50 transfers at once) meet machines shared with other
+    # runs; shedding and deadlines have tests of their own (test_overload.py,
+    # test_faults.py).
     return Settings(
         endpoint_url=dynamo_endpoint,
         secret=b"test-secret",
         status_shards=4,
         stream_consumer=False,
         admission_queue_timeout=30.0,
+        request_deadline=60.0,
     )
 
 

@@ -24,7 +24,6 @@ import pytest
 from shopgraph.data.dynamo import open_client
 from shopgraph.data.table import ensure_table
 from shopgraph.engine import EngineProcess, start_embedded
-from shopgraph.server.app import STATE
 from shopgraph.settings import Settings
 from tests.conftest import ENGINE, Api, table_items
 from tests.faultproxy import Fault, FaultProxy, Rule
@@ -307,8 +306,10 @@ OUTAGE_SECONDS = 30
 async def test_engine_gone_for_30_s_answers_unavailable_in_time_then_serves_without_restart(
     start_api: Any, outage: Outage
 ) -> None:
-    api = await start_api(endpoint_url=outage.url, admin_emails=frozenset({ADMIN_EMAIL}))
-    deadline = api_settings(api).request_deadline
+    deadline = 5.0  # the default
+    api = await start_api(
+        endpoint_url=outage.url, admin_emails=frozenset({ADMIN_EMAIL}), request_deadline=deadline
+    )
     admin, _ = await sign_up(api, ADMIN_EMAIL)
     customer = await api.sign_up("steady@example.com")
     product = await create_product(api, admin, stock=100)
@@ -343,10 +344,6 @@ async def test_engine_gone_for_30_s_answers_unavailable_in_time_then_serves_with
     await api.sign_up("after@example.com")
     # Nothing sent during the outage was applied: one order, one unit sold.
     assert (await api.data(PRODUCT_PAGE, {"id": product["id"]}))["product"]["stock"] == 99
-
-
-def api_settings(api: Api) -> Settings:
-    return api.http.server.app[STATE].settings
 
 
 STATS = "query($d: String!) { salesStats(day: $d) { completedOrders revenue } }"

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from shopgraph.settings import Settings
 from tests.conftest import Api
 from tests.faultproxy import Fault, FaultProxy, Rule
 
@@ -91,3 +92,12 @@ async def test_a_wait_longer_than_the_queue_timeout_is_shed(
     assert status == 503, body
     assert waited > 0.15
     assert (await slow)[0] == 200
+
+
+def test_a_queue_timeout_that_leaves_no_time_to_run_is_refused_at_start() -> None:
+    defaults = Settings.from_env({})
+    assert defaults.admission_queue_timeout < defaults.request_deadline
+    with pytest.raises(SystemExit, match="must be less than SHOPGRAPH_REQUEST_DEADLINE"):
+        Settings.from_env(
+            {"SHOPGRAPH_ADMISSION_QUEUE_TIMEOUT": "5", "SHOPGRAPH_REQUEST_DEADLINE": "5"}
+        )
