@@ -72,3 +72,7 @@ class Throttled(ShopError):
 
 class Unavailable(ShopError):
     code = "UNAVAILABLE"
+
+
+class TooManyAttempts(ShopError):
+    code = "TOO_MANY_ATTEMPTS"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import secrets
@@ -43,6 +44,17 @@ def _seconds(env: dict[str, str], name: str, default: float) -> float:
     return value
 
 
+def _networks(env: dict[str, str], name: str) -> tuple[str, ...]:
+    """Addresses or networks (CIDR), checked here so that a typo fails at start."""
+    entries = _list(env, name)
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError as exc:
+            raise SystemExit(f"{name}: {entry!r} is not an address or network") from exc
+    return tuple(entries)
+
+
 def _flag(env: dict[str, str], name: str, default: bool) -> bool:
     raw = env.get(name, "").strip().lower()
     if not raw:
@@ -75,6 +87,13 @@ class Settings:
     port: int = 8000
     admin_emails: frozenset[str] = frozenset()
     session_ttl_seconds: int = 86400
+    # Guessing: failed log-ins per email, and failed log-ins plus sign-ups per
+    # client address, allowed in each window; then TOO_MANY_ATTEMPTS.
+    login_max_failures: int = 10
+    address_max_attempts: int = 100
+    attempt_window_seconds: int = 900
+    # Proxies (addresses or networks) whose X-Forwarded-For names the client.
+    trusted_proxies: tuple[str, ...] = ()
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
     # False: `secret` is random for this process (SHOPGRAPH_SECRET unset).
     secret_configured: bool = True
@@ -153,6 +172,14 @@ class Settings:
             port=_int(env, "PORT", d.port, minimum=0),
             admin_emails=frozenset(_list(env, "SHOPGRAPH_ADMIN_EMAILS", lower=True)),
             session_ttl_seconds=_int(env, "SHOPGRAPH_SESSION_TTL_SECONDS", d.session_ttl_seconds),
+            login_max_failures=_int(env, "SHOPGRAPH_LOGIN_MAX_FAILURES", d.login_max_failures),
+            address_max_attempts=_int(
+                env, "SHOPGRAPH_ADDRESS_MAX_ATTEMPTS", d.address_max_attempts
+            ),
+            attempt_window_seconds=_int(
+                env, "SHOPGRAPH_ATTEMPT_WINDOW_SECONDS", d.attempt_window_seconds
+            ),
+            trusted_proxies=_networks(env, "SHOPGRAPH_TRUSTED_PROXIES"),
             secret=secret_text.encode() if secret_text else d.secret,
             secret_configured=bool(secret_text),
             status_shards=_int(env, "SHOPGRAPH_STATUS_SHARDS", d.status_shards),

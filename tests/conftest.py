@@ -314,4 +314,19 @@ async def table_items(db: Dynamo) -> list[Item]:
         params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
 
-__all__ = ["ENGINE", "Api", "error_codes", "free_port", "put_items", "table_items", "to_attributes"]
+async def shop_items(db: Dynamo) -> list[Item]:
+    """The table's items but the attempt counters, which every log-in failure
+    and sign-up writes (test_attempts.py checks them)."""
+    return [i for i in await table_items(db) if i.get("entityType") != "AttemptCounter"]
+
+
+__all__ = [
+    "ENGINE",
+    "Api",
+    "error_codes",
+    "free_port",
+    "put_items",
+    "shop_items",
+    "table_items",
+    "to_attributes",
+]

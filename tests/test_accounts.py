@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Api, error_codes, table_items
+from tests.conftest import Api, error_codes, shop_items
 
 SIGN_UP = """
 mutation($i: SignUpInput!) {
@@ -90,14 +90,14 @@ async def test_an_admin_email_signs_up_as_admin(start_api, db) -> None:
 
 async def test_an_email_is_taken_whatever_its_case(api: Api, db) -> None:
     await api.sign_up("foo@example.com")
-    before = await table_items(db)
+    before = await shop_items(db)
 
     body = await api.gql(SIGN_UP, sign_up_vars("Foo@Example.com", password="another-password"))
 
     assert error_codes(body) == ["EMAIL_TAKEN"]
     assert body["errors"][0]["path"] == ["signUp"]
     assert body["data"] is None
-    assert await table_items(db) == before  # no user, guard or session written
+    assert await shop_items(db) == before  # no user, guard or session written
     # The first account is untouched: its password still opens it.
     assert await api.log_in("foo@example.com", PASSWORD)
 
@@ -124,7 +124,7 @@ async def test_sign_up_rejects_bad_input(
 
     assert error_codes(body) == ["BAD_USER_INPUT"]
     assert body["data"] is None
-    assert await table_items(db) == []
+    assert await shop_items(db) == []
 
 
 async def test_a_password_of_eight_characters_is_enough(api: Api) -> None:
@@ -168,7 +168,7 @@ async def test_log_in_ignores_the_case_of_the_email(api: Api, db) -> None:
 async def test_log_in_failures_all_look_the_same(api: Api, db, email: str, password: str) -> None:
     await api.sign_up("known@example.com")
     wrong_password = await api.gql(LOG_IN, {"e": "known@example.com", "p": "wrong-password"})
-    before = await table_items(db)
+    before = await shop_items(db)
 
     body = await api.gql(LOG_IN, {"e": email, "p": password})
 
@@ -177,7 +177,7 @@ async def test_log_in_failures_all_look_the_same(api: Api, db, email: str, passw
     # The same message whichever part was wrong: nothing tells an attacker the email exists.
     assert body["errors"][0]["message"] == wrong_password["errors"][0]["message"]
     assert set(body["errors"][0]["extensions"]) == {"code"}
-    assert await table_items(db) == before  # no session opened
+    assert await shop_items(db) == before  # no session opened
 
 
 # --- what is stored ---------------------------------------------------------------------------
@@ -188,7 +188,7 @@ async def test_passwords_are_stored_only_as_salted_slow_hashes(api: Api, db) -> 
     await api.sign_up("first@example.com", password=shared)
     await api.sign_up("second@example.com", password=shared)
 
-    items = await table_items(db)
+    items = await shop_items(db)
 
     assert mentions(items, shared) == []
     assert mentions(items, shared.encode().hex()) == []
@@ -217,7 +217,7 @@ async def test_sessions_are_stored_only_as_the_sha256_of_the_token(api: Api, db)
     logged_in = await api.log_in("keeper@example.com", PASSWORD)
     me = (await api.data("{ viewer { id } }", token=signed_up))["viewer"]["id"]
 
-    items = await table_items(db)
+    items = await shop_items(db)
 
     sessions = [i for i in items if i["PK"].startswith("SESSION#")]
     assert len(sessions) == 2
@@ -237,7 +237,7 @@ async def test_a_session_expires_no_earlier_than_it_says(start_api, db) -> None:
 
     expires_at = epoch(body["signUp"]["expiresAt"])
     assert before + 3600 - 0.01 <= expires_at <= after + 3600 + 0.01
-    (session,) = [i for i in await table_items(db) if i["PK"].startswith("SESSION#")]
+    (session,) = [i for i in await shop_items(db) if i["PK"].startswith("SESSION#")]
     # The TTL attribute is whole epoch seconds; rounding it down would end the
     # session (and let TTL delete it) up to a second before the expiresAt it announced.
     assert int(session["ttl"]) >= expires_at
@@ -269,21 +269,21 @@ async def test_log_out_ends_that_token_at_once_and_only_that_one(api: Api, db) -
     still = await api.data("{ viewer { id email } }", token=second)
     assert still["viewer"] == {"id": me, "email": "leaver@example.com"}
     first_digest = hashlib.sha256(first.encode()).hexdigest()
-    sessions = {i["PK"] for i in await table_items(db) if i["PK"].startswith("SESSION#")}
+    sessions = {i["PK"] for i in await shop_items(db) if i["PK"].startswith("SESSION#")}
     assert sessions == {f"SESSION#{hashlib.sha256(second.encode()).hexdigest()}"}
     assert f"SESSION#{first_digest}" not in sessions
 
 
 async def test_log_out_without_a_token_is_unauthenticated(api: Api, db) -> None:
     await api.sign_up("stays@example.com")
-    before = await table_items(db)
+    before = await shop_items(db)
 
     body = await api.gql("mutation { logOut }")
 
     assert error_codes(body) == ["UNAUTHENTICATED"]
     assert body["errors"][0]["path"] == ["logOut"]
     assert body["data"] is None
-    assert await table_items(db) == before
+    assert await shop_items(db) == before
 
 
 # --- expiry -----------------------------------------------------------------------------------
@@ -308,6 +308,6 @@ async def test_a_session_past_its_ttl_is_refused_while_its_item_remains(start_ap
     assert private["data"]["user"] == {"name": "Tester"}
     # Refused by the read, not because TTL deletion has removed it: the item is still there.
     digest = hashlib.sha256(token.encode()).hexdigest()
-    sessions = [i for i in await table_items(db) if i["PK"].startswith("SESSION#")]
+    sessions = [i for i in await shop_items(db) if i["PK"].startswith("SESSION#")]
     assert [s["PK"] for s in sessions] == [f"SESSION#{digest}"]
     assert int(sessions[0]["ttl"]) < time.time()

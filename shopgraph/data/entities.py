@@ -417,6 +417,25 @@ APPLIED_EVENT = Entity(
 )
 
 
+@dataclass(frozen=True)
+class AttemptCounter:
+    """Attempts one subject (an email's log-ins, an address's) made in one
+    window (see domain/attempts.py); gone by TTL once the window is over."""
+
+    subject: str  # a hash of what is counted: no email or address in a key
+    window: int  # the window's start, in seconds since the epoch
+    attempts: int
+    ttl: int
+
+
+ATTEMPT_COUNTER = Entity(
+    AttemptCounter,
+    "AttemptCounter",
+    table=Key("ATTEMPTS#{subject}", "WINDOW#{window}"),
+    key_only=("subject", "window"),
+)
+
+
 ALL_ENTITIES: tuple[Entity[Any], ...] = (
     USER,
     EMAIL_GUARD,
@@ -429,6 +448,7 @@ ALL_ENTITIES: tuple[Entity[Any], ...] = (
     SALES_STATS,
     STREAM_CHECKPOINT,
     APPLIED_EVENT,
+    ATTEMPT_COUNTER,
 )
 
 # Sort-key ranges used by listings: every order sort key lies in ORDER_SK_RANGE.

@@ -12,6 +12,7 @@ from shopgraph.data import entities, sessions, users
 from shopgraph.data.dynamo import Dynamo
 from shopgraph.data.entities import Role, Session, User
 from shopgraph.data.timefmt import format_instant, now_iso
+from shopgraph.domain.attempts import AttemptLimits, count, refuse_if_over
 from shopgraph.domain.validation import check_name, check_password, normalize_email
 from shopgraph.errors import InvalidCredentials
 from shopgraph.security import (
@@ -57,10 +58,17 @@ async def sign_up(
     *,
     admin_emails: frozenset[str],
     session_ttl_seconds: int,
+    limits: AttemptLimits,
+    address: str | None,
 ) -> SignedIn:
     """A new customer (an admin where the email is one of `admin_emails`) and
-    its session; the email is unique, case-insensitively."""
+    its session; the email is unique, case-insensitively. Sign-ups from one
+    client address are limited per window."""
     email = normalize_email(email)
+    tallies = limits.for_sign_up(address)
+    if tallies:
+        await refuse_if_over(db, tallies, time.time())
+        await count(db, tallies)
     user = User(
         id=new_user_id(),
         name=check_name(name),
@@ -74,14 +82,27 @@ async def sign_up(
     return await open_session(db, user, session_ttl_seconds)
 
 
-async def log_in(db: Dynamo, email: str, password: str, *, session_ttl_seconds: int) -> SignedIn:
+async def log_in(
+    db: Dynamo,
+    email: str,
+    password: str,
+    *,
+    session_ttl_seconds: int,
+    limits: AttemptLimits,
+    address: str | None,
+) -> SignedIn:
     """A session for the right password; the same INVALID_CREDENTIALS, after
-    the same work, for a wrong password and for an unknown email."""
+    the same work, for a wrong password and for an unknown email. Failures
+    are counted per email and per client address; past a limit, every
+    attempt is TOO_MANY_ATTEMPTS until its window ends."""
     failure = InvalidCredentials("Wrong email or password")
+    tallies = limits.for_login(email[:320], address)
+    await refuse_if_over(db, tallies, time.time())
     try:
         email = normalize_email(email)
     except Exception:
         await burn_password_check(password)
+        await count(db, tallies)
         raise failure from None
     # The email guard, read strongly consistent, finds an account created a
     # moment ago, which the eventually consistent email index might not yet.
@@ -91,9 +112,11 @@ async def log_in(db: Dynamo, email: str, password: str, *, session_ttl_seconds: 
     )
     if user_item is None:
         await burn_password_check(password[:256])
+        await count(db, tallies)
         raise failure
     user = User.from_item(user_item)
     if not await verify_password(password[:256], user.password_hash):
+        await count(db, tallies)
         raise failure
     return await open_session(db, user, session_ttl_seconds)
 

@@ -5,8 +5,16 @@ from __future__ import annotations
 
 from shopgraph.domain import accounts
 from shopgraph.domain.accounts import SignedIn
+from shopgraph.domain.attempts import AttemptLimits
 from shopgraph.errors import Unauthenticated
 from shopgraph.resolvers.context import RequestContext
+
+
+def attempt_limits(ctx: RequestContext) -> AttemptLimits:
+    settings = ctx.settings
+    return AttemptLimits.of(
+        settings.login_max_failures, settings.address_max_attempts, settings.attempt_window_seconds
+    )
 
 
 async def sign_up(ctx: RequestContext, email: str, name: str, password: str) -> SignedIn:
@@ -17,6 +25,8 @@ async def sign_up(ctx: RequestContext, email: str, name: str, password: str) -> 
         password,
         admin_emails=ctx.settings.admin_emails,
         session_ttl_seconds=ctx.settings.session_ttl_seconds,
+        limits=attempt_limits(ctx),
+        address=ctx.client_address,
     )
     ctx.act_as(signed_in.user, signed_in.token)
     return signed_in
@@ -24,7 +34,12 @@ async def sign_up(ctx: RequestContext, email: str, name: str, password: str) -> 
 
 async def log_in(ctx: RequestContext, email: str, password: str) -> SignedIn:
     signed_in = await accounts.log_in(
-        ctx.db, email, password, session_ttl_seconds=ctx.settings.session_ttl_seconds
+        ctx.db,
+        email,
+        password,
+        session_ttl_seconds=ctx.settings.session_ttl_seconds,
+        limits=attempt_limits(ctx),
+        address=ctx.client_address,
     )
     ctx.act_as(signed_in.user, signed_in.token)
     return signed_in

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +17,30 @@ from shopgraph.security import token_hash
 from shopgraph.settings import Settings
 
 MAX_TOKEN_LENGTH = 256
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _within(address: str, networks: tuple[Network, ...]) -> bool:
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(parsed in network for network in networks)
+
+
+def client_address(request: Any, trusted_proxies: tuple[Network, ...]) -> str | None:
+    """Who is asking: the peer, or, where the peer is a trusted proxy, the
+    nearest X-Forwarded-For hop that is not one (a client can put anything
+    in the header; only what trusted proxies appended is believed)."""
+    peer = getattr(request, "remote", None)
+    if not peer or not _within(peer, trusted_proxies):
+        return peer
+    forwarded = ",".join(request.headers.getall("X-Forwarded-For", []))
+    hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+    for hop in reversed(hops):
+        if not _within(hop, trusted_proxies):
+            return hop
+    return hops[0] if hops else peer
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -52,6 +78,13 @@ class RequestContext:
         """A websocket's context lives as long as the connection: each pushed
         event resolves with loaders of its own, not with what an earlier one cached."""
         self.loaders = Loaders(self.db, self.cursors, self.settings.view_shards)
+
+    @functools.cached_property
+    def client_address(self) -> str | None:
+        trusted = tuple(
+            ipaddress.ip_network(p, strict=False) for p in self.settings.trusted_proxies
+        )
+        return client_address(self.request, trusted)
 
     @property
     def token_hash(self) -> str | None:
