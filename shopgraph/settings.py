@@ -138,7 +138,7 @@ class Settings:
     # rest are answered 503 OVERLOADED at once.
     max_in_flight: int = 64
     admission_queue: int = 1024
-    admission_queue_timeout: float = 2.0
+    admission_queue_timeout: float = 1.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:

@@ -29,7 +29,7 @@ class AdaptiveLimit:
     minimum: int = 8
     maximum: int = 64
     # Latency allowed above the unqueued one before the limit comes down.
-    buffer: float = 1.0
+    buffer: float = 0.5
     window: int = 50  # samples per decision
     recalibrate_every: float = 30.0  # seconds between minimum-RTT windows
     min_rtt: float | None = None
@@ -43,15 +43,16 @@ class AdaptiveLimit:
 
     @property
     def current(self) -> float:
-        """What may run now: the floor while the unqueued latency is measured
-        again (the first measure runs at the initial limit: a server just
-        started takes its first burst without queueing it)."""
-        if self.min_rtt is not None and self.calibrating:
-            return self.minimum
-        return self.limit
+        """What may run now: the floor while the unqueued latency is measured."""
+        return self.minimum if self.calibrating else self.limit
 
-    def sample(self, seconds: float, in_flight: int) -> None:
+    def sample(self, started: float, seconds: float, in_flight: int) -> None:
+        """One request's latency; `started` on the monotonic clock."""
         calibrating = self.calibrating
+        if calibrating and (started < self._next_calibration or in_flight > self.minimum):
+            # It started, or ran beside requests that started, under the limit
+            # before the floor: its latency is not the one this window measures.
+            return
         self._samples.append(seconds)
         self._busy = self._busy or in_flight >= self.current / 2
         if len(self._samples) < self.window:
@@ -65,7 +66,9 @@ class AdaptiveLimit:
         if not busy:
             return  # far below the limit: its latency says nothing about it
         assert self.min_rtt is not None
-        gradient = max(0.5, min(2.0, self.min_rtt * (1 + self.buffer) / median))
+        # Down by up to half, never up by more than the headroom: a window of
+        # quick answers must not double the work in flight at once.
+        gradient = max(0.5, min(1.0, self.min_rtt * (1 + self.buffer) / median))
         target = self.limit * gradient + math.sqrt(self.limit)
         self.limit = max(self.minimum, min(self.maximum, target))
 
@@ -78,7 +81,8 @@ class Admission:
     queue_timeout: float = 0.5
     in_flight: int = 0
     shed: int = 0
-    _waiting: deque[asyncio.Future[None]] = field(default_factory=deque)
+    # Each waiter's turn: True, a slot is its; False, it was shed.
+    _waiting: deque[asyncio.Future[bool]] = field(default_factory=deque)
     _reported: tuple[float, int] = (float("-inf"), 0)  # when, and the shed count then
 
     async def acquire(self) -> bool:
@@ -86,33 +90,39 @@ class Admission:
         if self.in_flight < self.limit.current and not self._waiting:
             self.in_flight += 1
             return True
-        if len(self._waiting) >= self.max_queue:
+        if self.max_queue == 0:
             self.shed += 1
             return False
-        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if len(self._waiting) >= self.max_queue:
+            # Full: the oldest waiter gives way, so that the ones served are
+            # always the freshest (a full queue shedding arrivals would serve
+            # only requests that have waited longest).
+            self._waiting.popleft().set_result(False)
+        turn: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._waiting.append(turn)
         try:
             async with asyncio.timeout(self.queue_timeout):
-                await asyncio.shield(turn)
-            return True
+                granted = await asyncio.shield(turn)
         except (TimeoutError, asyncio.CancelledError) as stopped:
             gone = isinstance(stopped, asyncio.CancelledError)  # the client left
-            if turn.done():  # a slot was handed over as the wait ended
-                if not gone:
-                    return True
-                self.in_flight -= 1
-                self._hand_over()
-                raise
-            self._waiting.remove(turn)
-            turn.cancel()
+            if turn.done():  # decided as the wait ended
+                granted = turn.result()
+                if gone and granted:
+                    self.in_flight -= 1
+                    self._hand_over()
+            else:
+                self._waiting.remove(turn)
+                turn.cancel()
+                granted = False
             if gone:
                 raise
+        if not granted:
             self.shed += 1
-            return False
+        return granted
 
-    def release(self, seconds: float) -> None:
-        """Gives back a slot after work that took seconds; the newest waiter takes it."""
-        self.limit.sample(seconds, self.in_flight)
+    def release(self, started: float) -> None:
+        """Gives back a slot taken at `started` (time.monotonic()); the newest waiter takes it."""
+        self.limit.sample(started, time.monotonic() - started, self.in_flight)
         self.in_flight -= 1
         self._hand_over()
 
@@ -121,7 +131,7 @@ class Admission:
             turn = self._waiting.pop()
             if not turn.done():
                 self.in_flight += 1
-                turn.set_result(None)
+                turn.set_result(True)
 
     def shed_to_report(self, every: float = 10.0) -> int:
         """Requests shed since the last report, once per `every` seconds (else 0)."""

@@ -83,11 +83,11 @@ async def admission_middleware(request: web.Request, handler: Handler) -> web.St
         # cost what shedding saves; the count is in /metrics and logged below.
         _log_shedding(admission)
         return overloaded_response(RETRY_AFTER_SECONDS)
-    started = time.perf_counter()
+    started = time.monotonic()
     try:
         return await handler(request)
     finally:
-        admission.release(time.perf_counter() - started)
+        admission.release(started)
 
 
 def _log_shedding(admission: Admission) -> None:
