@@ -13,6 +13,12 @@
 #   make bench-soak            python -m bench.soak $(BENCH_ARGS): 2,000 writes on the default engine
 #   make bench-compare         python -m bench.compare $(BENCH_ARGS): shopgraph against the Node
 #                              reference peer (../shared/peers/apollo-ddb; needs node, npm, wrk)
+#   make bench-overload        python -m bench.overload $(BENCH_ARGS): goodput at 16 to 1,024
+#                              connections, past the admission limit
+#   make bench-latency         python -m bench.latency $(BENCH_ARGS): the profile page's DynamoDB
+#                              round trips, with 2 ms added to each call by the fault proxy
+#   make bench-steady          python -m bench.steady $(BENCH_ARGS): a 10-minute soak of reads
+#                              and writes at 0.8 of the measured maximum
 #   make clean                 remove the venv, caches and build output
 #
 # Extra arguments: PYTEST_ARGS='-k cart -x', BENCH_ARGS='...', SERVE_ARGS='...'.
@@ -43,7 +49,8 @@ SERVE_ARGS ?=
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup engine chromium serve test test-moto lint format bench bench-soak bench-compare clean
+.PHONY: help setup engine chromium serve test test-moto lint format bench bench-soak bench-compare \
+	bench-overload bench-latency bench-steady clean
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -107,6 +114,16 @@ bench-soak: $(STAMP) engine
 # The peer is installed into ~/.cache/shopgraph/peer-apollo-ddb/, never in its own folder.
 bench-compare: $(STAMP) engine
 	$(VENV)/bin/python -m bench.compare $(BENCH_ARGS)
+
+bench-overload: $(STAMP) engine
+	$(VENV)/bin/python -m bench.overload $(BENCH_ARGS)
+
+# Imports the fault proxy from tests/faultproxy.py: run from the repository root.
+bench-latency: $(STAMP) engine
+	$(VENV)/bin/python -m bench.latency $(BENCH_ARGS)
+
+bench-steady: $(STAMP) engine
+	$(VENV)/bin/python -m bench.steady $(BENCH_ARGS)
 
 # The per-user DynamoDB Local cache (~/.cache/shopgraph) is shared by checkouts
 # and stays; `rm -rf ~/.cache/shopgraph` removes it.

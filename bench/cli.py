@@ -1,11 +1,20 @@
-"""Command-line plumbing every bench entry shares: argument types and SIGTERM."""
+"""Command-line plumbing every bench entry shares: argument types, SIGTERM, limits."""
 
 from __future__ import annotations
 
 import argparse
+import re
+import resource
 import signal
 import sys
 from typing import Any, NoReturn
+
+
+def bench_parser(doc: str | None, module: str) -> argparse.ArgumentParser:
+    """A bench's parser: named as it is run, described by its docstring's first paragraph."""
+    return argparse.ArgumentParser(
+        prog=f"python -m {module}", description=(doc or "").split("\n\n")[0]
+    )
 
 
 def positive_int(text: str) -> int:
@@ -17,6 +26,13 @@ def positive_int(text: str) -> int:
 
 def non_negative_int(text: str) -> int:
     value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    value = float(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
     return value
@@ -38,6 +54,31 @@ def positive_int_list(text: str) -> list[int]:
     if not values:
         raise argparse.ArgumentTypeError("give at least one value")
     return values
+
+
+def fraction(text: str) -> float:
+    """A share above 0 and at most 1, such as a load of 0.8 of the maximum."""
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be above 0 and at most 1, got {value}")
+    return value
+
+
+def env_assignment(text: str) -> tuple[str, str]:
+    """NAME=VALUE, an environment variable for the server."""
+    name, sep, value = text.partition("=")
+    if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name, value
+
+
+def raise_open_files_limit() -> int:
+    """The soft limit on open files up to the hard one, for this process and the
+    servers it starts (they inherit it): a thousand connections need as many."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard if hard != resource.RLIM_INFINITY else soft
 
 
 def _exit_on_sigterm(signum: int, frame: Any) -> None:

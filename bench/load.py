@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
+import orjson
+import uvloop
+from multidict import CIMultiDictProxy
+
+T = TypeVar("T")
 
 LOG_IN = (
     "mutation LogIn($email: String!, $password: String!) {"
     " logIn(email: $email, password: $password) { token } }"
 )
+
+
+# Error answers a server under load may honestly give: shed, past its deadline,
+# throttled by the engine. Any other error code is a wrong answer.
+LOAD_ERRORS = frozenset({"OVERLOADED", "UNAVAILABLE", "THROTTLED"})
 
 
 def describe_error(body: Any, status: int) -> str | None:
@@ -27,6 +37,17 @@ def describe_error(body: Any, status: int) -> str | None:
         return f"HTTP {status} {code} at {path}: {first.get('message')}"
     if status != 200 or not isinstance(body, dict):
         return f"HTTP {status}: {str(body)[:200]}"
+    return None
+
+
+def error_code(body: Any, status: int) -> str | None:
+    """A short name for what went wrong: the first error's code, else HTTP <status>; None if ok."""
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if errors:
+        first = errors[0] if isinstance(errors[0], dict) else {}
+        return str((first.get("extensions") or {}).get("code") or f"HTTP {status}")
+    if status != 200 or not isinstance(body, dict):
+        return f"HTTP {status}"
     return None
 
 
@@ -43,6 +64,9 @@ class Sample:
 
     latency_ms: float
     error: str | None = None
+    # What kind of error (the GraphQL code, HTTP status or exception name), for tallies.
+    code: str | None = None
+    answered: bool = True  # False: no answer came (a timeout, a closed connection)
     calls: dict[str, int] | None = None
     read_units: float | None = None
     write_units: float | None = None
@@ -55,6 +79,7 @@ class Sample:
         return cls(
             latency_ms=latency_ms,
             error=describe_error(body, status),
+            code=error_code(body, status),
             calls=dict(calls) if isinstance(calls, dict) else None,
             read_units=cost.get("readCapacityUnits"),
             write_units=cost.get("writeCapacityUnits"),
@@ -66,12 +91,19 @@ async def open_session(
     connections: int, request_timeout: float
 ) -> AsyncIterator[aiohttp.ClientSession]:
     """One keep-alive pool of `connections`, never through a proxy."""
-    connector = aiohttp.TCPConnector(limit=connections, limit_per_host=0)
+    connector = aiohttp.TCPConnector(limit=connections, limit_per_host=connections)
     timeout = aiohttp.ClientTimeout(total=request_timeout)
     async with aiohttp.ClientSession(
         connector=connector, timeout=timeout, trust_env=False
     ) as session:
         yield session
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    headers: CIMultiDictProxy[str]
+    body: Any  # the parsed JSON; None for an empty body
 
 
 class GraphQLClient:
@@ -82,13 +114,25 @@ class GraphQLClient:
         self.url = url
         self.request_timeout = request_timeout
 
+    async def exchange(
+        self, document: str, variables: dict[str, Any], token: str | None = None
+    ) -> Reply:
+        """One request; the answer with its headers (a 503's Retry-After, say)."""
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        # orjson: under load this client shares the CPUs with the server it measures.
+        payload = orjson.dumps({"query": document, "variables": variables})
+        async with self.session.post(self.url, data=payload, headers=headers) as response:
+            raw = await response.read()
+            body = orjson.loads(raw) if raw.strip() else None
+            return Reply(response.status, response.headers, body)
+
     async def post(
         self, document: str, variables: dict[str, Any], token: str | None = None
     ) -> tuple[int, Any]:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        payload = {"query": document, "variables": variables}
-        async with self.session.post(self.url, json=payload, headers=headers) as response:
-            return response.status, await response.json(content_type=None)
+        reply = await self.exchange(document, variables, token)
+        return reply.status, reply.body
 
     async def send(
         self,
@@ -104,10 +148,12 @@ class GraphQLClient:
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             ms = (time.perf_counter() - began) * 1000
             detail = str(exc) or f"no answer within {self.request_timeout:.0f} s"
-            return Sample(ms, f"{type(exc).__name__}: {detail}"), None
+            name = type(exc).__name__
+            return Sample(ms, f"{name}: {detail}", code=name, answered=False), None
         sample = Sample.of(body, status, (time.perf_counter() - began) * 1000)
         if sample.error is None and expect is not None and field_of(body, expect) is None:
             sample.error = f"no {expect} in the answer: {str(body)[:200]}"
+            sample.code = "BAD_ANSWER"
         return sample, body
 
     async def call(
@@ -136,3 +182,8 @@ async def run_workers(concurrency: int, worker: Callable[[], Awaitable[None]]) -
         for _ in range(concurrency):
             group.create_task(worker())
     return time.perf_counter() - started
+
+
+def run_async(main: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run on uvloop, the loop the server runs on: less of the CPUs for the client."""
+    return uvloop.run(main)

@@ -30,6 +30,7 @@ from bench.engines import (
     use_local_credentials,
 )
 from bench.load import GraphQLClient, Sample, describe_error, open_session, run_workers
+from bench.queries import PROFILE_PAGE
 from bench.report import Table, machine, number, percentile, print_json, print_machine
 from bench.server import endpoint_env, served
 from shopgraph.data.seed import ADMIN_EMAIL, SeedOptions, customer_email
@@ -69,13 +70,7 @@ QUERIES = (
         " nodes { id name price viewCount } pageInfo { hasNextPage endCursor } } }",
         "anonymous",
     ),
-    BenchQuery(
-        "profile page",
-        "query ProfilePage { viewer { name email points orders(first: 10) {"
-        " nodes { number total status createdAt"
-        " items { quantity unitPrice product { name price } } } } } }",
-        "customer",
-    ),
+    BenchQuery("profile page", PROFILE_PAGE, "customer"),
     BenchQuery(
         "orders by status",
         "query OrdersByStatus { ordersByStatus(status: COMPLETED, first: 20) {"

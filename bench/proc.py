@@ -69,6 +69,20 @@ def rss_mb(pid: int) -> float | None:
     return int(match.group(1)) / 1024 if match else None
 
 
+def socket_count(pid: int) -> int | None:
+    """Open sockets of the process: its /proc/PID/fd entries that link to socket:[...]."""
+    folder = Path(f"/proc/{pid}/fd")
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return None
+    count = 0
+    for entry in entries:
+        with contextlib.suppress(OSError):  # closed since the listing
+            count += os.readlink(entry).startswith("socket:")
+    return count
+
+
 def mem_available_mb() -> float | None:
     try:
         meminfo = Path("/proc/meminfo").read_text()

@@ -32,7 +32,6 @@ import os
 import re
 import sys
 import time
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -43,41 +42,19 @@ from bench.load import GraphQLClient, open_session
 from bench.proc import Process, children, mem_available_mb, rss_mb
 from bench.report import machine, percentile, print_machine
 from bench.server import Server, embedded_env, read_log, start_serve, stop_process, wait_ready
+from bench.writes import MUTATIONS, Plan, Sample, Writes, prepare
 from shopgraph.settings import EMBEDDED_ENGINES
 
 # The demo data `serve --seed-demo` loads with its default sizes.
 DEMO_CUSTOMERS = 50
-ADMIN_EMAIL = "admin@example.com"
 DEFAULT_DEMO_PASSWORD = "shopgraph-demo"
 
 # Targets the summary compares against.
 P50_TARGET_MS = 25.0
 RSS_GROWTH_TARGET_PERCENT = 10.0
 
-MUTATIONS = ("placeOrder", "transferPoints", "updateOrderStatus")
-PRODUCTS = 24  # placeOrder k takes products 3k, 3k+1, 3k+2 (mod 24): 8 disjoint triples
-TRANSFER_PAIRS = 8
-MIN_TRANSFER_POINTS = 2  # each side of a pair may send before it has received
 GUARD_INTERVAL_S = 0.5
 MIN_AVAILABLE_MB = 1024  # the machine's MemAvailable below this stops the stream
-NEXT_STATUS = {"PENDING": "PAID", "PAID": "SHIPPED", "SHIPPED": "COMPLETED"}
-
-VIEWER = "query Viewer { viewer { id role points } }"
-CREATE_PRODUCT = (
-    "mutation CreateSoakProduct($id: ID!) { createProduct(input: {id: $id, name: "
-    '"Soak", category: "soak", price: "4.99"}) { id stock } }'
-)
-PLACE_ORDER = (
-    "mutation PlaceOrder($items: [OrderLineInput!]!) {"
-    " placeOrder(input: {items: $items}) { id status total } }"
-)
-TRANSFER = (
-    "mutation Transfer($to: ID!) { transferPoints(input: {toUserId: $to, points: 1}) { points } }"
-)
-MOVE_ORDER = (
-    "mutation Move($id: ID!, $status: OrderStatus!) {"
-    " updateOrderStatus(id: $id, status: $status) { id status } }"
-)
 
 
 # --------------------------------------------------------------------------- options
@@ -151,78 +128,7 @@ class EmbeddedServer:
             child.stop()
 
 
-# --------------------------------------------------------------------------- setup
-
-
-@dataclass(frozen=True)
-class Account:
-    user_id: str
-    token: str
-    points: int
-
-
-@dataclass(frozen=True)
-class Plan:
-    admin: str
-    placers: list[Account]
-    pairs: list[tuple[Account, Account]]
-    products: list[str]
-
-
-async def log_in(client: GraphQLClient, email: str, password: str) -> Account:
-    token = await client.log_in(email, password)
-    viewer = await client.call(VIEWER, {}, "viewer", token)
-    return Account(viewer["id"], token, int(viewer["points"]))
-
-
-async def log_in_customers(client: GraphQLClient, password: str) -> list[Account]:
-    limit = asyncio.Semaphore(4)  # scrypt per logIn: a few at a time
-
-    async def one(n: int) -> Account:
-        async with limit:
-            return await log_in(client, f"customer{n}@example.com", password)
-
-    return list(await asyncio.gather(*(one(n) for n in range(1, DEMO_CUSTOMERS + 1))))
-
-
-def split_customers(
-    customers: list[Account],
-) -> tuple[list[Account], list[tuple[Account, Account]]]:
-    """Pairs for the transfers from the customers with points; the others place orders.
-
-    Kept apart, a transfer never contends with the points a COMPLETED order awards.
-    """
-    rich = [c for c in customers if c.points >= MIN_TRANSFER_POINTS]
-    senders = rich[: 2 * TRANSFER_PAIRS]
-    if len(senders) < 2:
-        raise SystemExit("error: fewer than two demo customers have points to transfer")
-    senders = senders[: len(senders) // 2 * 2]
-    pairs = list(zip(senders[0::2], senders[1::2], strict=True))
-    placers = [c for c in customers if c not in senders] or customers
-    return placers, pairs
-
-
-async def prepare(client: GraphQLClient, password: str) -> Plan:
-    admin = await log_in(client, ADMIN_EMAIL, password)
-    products = [f"soak-{n:02d}" for n in range(1, PRODUCTS + 1)]
-    for product_id in products:
-        created = await client.call(
-            CREATE_PRODUCT, {"id": product_id}, "createProduct", admin.token
-        )
-        if created.get("stock") is not None:
-            raise SystemExit(f"error: product {product_id} tracks stock: {created}")
-    placers, pairs = split_customers(await log_in_customers(client, password))
-    return Plan(admin.token, placers, pairs, products)
-
-
 # --------------------------------------------------------------------------- the soak
-
-
-@dataclass
-class Sample:
-    mutation: str
-    ms: float
-    error: str | None = None
 
 
 @dataclass
@@ -232,12 +138,6 @@ class Report:
     server_rss_mb: float | None
     engine_rss_mb: float | None
     window: dict[str, dict[str, float | int]]
-
-
-@dataclass
-class PlacedOrder:
-    order_id: str
-    status: str
 
 
 def latency_stats(samples: list[Sample]) -> dict[str, dict[str, float | int]]:
@@ -262,91 +162,27 @@ class Soak:
     def __init__(
         self, client: GraphQLClient, plan: Plan, args: argparse.Namespace, server: EmbeddedServer
     ) -> None:
-        self.client = client
-        self.plan = plan
+        self.writes = Writes(client, plan, args.request_timeout)
         self.args = args
         self.server = server
         self.indices: Iterator[int] = iter(range(args.writes))
-        self.orders: asyncio.Queue[PlacedOrder] = asyncio.Queue()
         self.samples: list[Sample] = []
         self.window: list[Sample] = []
         self.reports: list[Report] = []
         self.first_errors: dict[str, str] = {}
-        self.transitions: Counter[str] = Counter()
         self.started = time.monotonic()
         self.deadline = 0.0
         self.stopped_by: str | None = None
         self.begun = 0  # writes sent; more than recorded when the memory guard cut them off
         self.workers: list[asyncio.Task[None]] = []
 
-    # ---- one write each
-
-    async def timed(
-        self, mutation: str, document: str, variables: dict[str, Any], token: str
-    ) -> tuple[Sample, dict[str, Any] | None]:
-        sample, body = await self.client.send(document, variables, token, expect=mutation)
-        value = body["data"][mutation] if sample.error is None else None
-        return Sample(mutation, sample.latency_ms, sample.error), value
-
-    async def place_order(self, k: int) -> Sample:
-        placer = self.plan.placers[k % len(self.plan.placers)]
-        first = 3 * k % len(self.plan.products)
-        lines = [
-            {"productId": self.plan.products[(first + n) % len(self.plan.products)], "quantity": 1}
-            for n in range(3)
-        ]
-        sample, order = await self.timed("placeOrder", PLACE_ORDER, {"items": lines}, placer.token)
-        if sample.error is None and order is not None:
-            if order.get("status") != "PENDING" or not order.get("id"):
-                sample.error = f"placeOrder answered {order}"
-            else:
-                self.orders.put_nowait(PlacedOrder(order["id"], "PENDING"))
-        return sample
-
-    async def transfer(self, k: int) -> Sample:
-        pairs = self.plan.pairs
-        first, second = pairs[k % len(pairs)]
-        # Each pair sends one way, then (a round of pairs later) back: balances stay put.
-        sender, recipient = (first, second) if (k // len(pairs)) % 2 == 0 else (second, first)
-        variables = {"to": recipient.user_id}
-        sample, payload = await self.timed("transferPoints", TRANSFER, variables, sender.token)
-        if sample.error is None and payload is not None and payload.get("points") != 1:
-            sample.error = f"transferPoints answered {payload}"
-        return sample
-
-    async def next_order(self) -> PlacedOrder | None:
-        """The order that has waited longest for its next step; None past the timeout."""
-        wait = max(0.1, min(self.args.request_timeout, self.deadline - time.monotonic()))
-        try:
-            return await asyncio.wait_for(self.orders.get(), timeout=wait)
-        except TimeoutError:
-            return None
-
-    async def move_order(self) -> Sample:
-        order = await self.next_order()
-        if order is None:
-            return Sample("updateOrderStatus", 0.0, "no order of this run left to move")
-        target = NEXT_STATUS[order.status]
-        variables = {"id": order.order_id, "status": target}
-        sample, moved = await self.timed(
-            "updateOrderStatus", MOVE_ORDER, variables, self.plan.admin
-        )
-        if sample.error is None and moved is not None:
-            if moved.get("status") != target:
-                sample.error = f"updateOrderStatus to {target} answered {moved}"
-            else:
-                self.transitions[target] += 1
-                if target in NEXT_STATUS:
-                    self.orders.put_nowait(PlacedOrder(order.order_id, target))
-        return sample
-
     async def write(self, i: int) -> Sample:
         kind, k = i % 3, i // 3
         if kind == 0:
-            return await self.place_order(k)
+            return await self.writes.place_order(k)
         if kind == 1:
-            return await self.transfer(k)
-        return await self.move_order()
+            return await self.writes.transfer(k)
+        return await self.writes.move_order()
 
     # ---- the stream
 
@@ -406,7 +242,7 @@ class Soak:
             task.cancel()
 
     async def run(self, deadline: float) -> None:
-        self.deadline = deadline
+        self.deadline = self.writes.deadline = deadline
         self.started = time.monotonic()
         guard = asyncio.create_task(self.guard())
         try:
@@ -514,7 +350,7 @@ def summarize(soak: Soak, wall_s: float) -> dict[str, Any]:
         "writes_per_second": round(len(soak.samples) / wall_s, 1) if wall_s > 0 else 0.0,
         "errors": sum(1 for s in soak.samples if s.error),
         "first_errors": dict(soak.first_errors),
-        "order_transitions": dict(soak.transitions),
+        "order_transitions": dict(soak.writes.transitions),
         "mutations": stats,
         "rss": rss_growth(soak.reports),
         "reports": [asdict(report) for report in soak.reports],
@@ -566,7 +402,7 @@ async def soak(args: argparse.Namespace, server: EmbeddedServer, deadline: float
     password = os.environ.get("SHOPGRAPH_DEMO_PASSWORD") or DEFAULT_DEMO_PASSWORD
     async with open_session(args.concurrency, args.request_timeout) as session:
         client = GraphQLClient(session, server.server.graphql_url, args.request_timeout)
-        plan = await prepare(client, password)
+        plan = await prepare(client, password, DEMO_CUSTOMERS)
         print(
             f"prepared {len(plan.products)} products without stock, {len(plan.placers)} "
             f"customers placing orders, {len(plan.pairs)} transfer pairs\n",

@@ -6,6 +6,8 @@ front of it, fails: throttling, 500s, resets, answers lost after the write,
 latency, partial batches, transaction conflicts. Whatever no rule claims goes
 to the engine and back byte for byte, signing headers included (local engines
 do not check signatures, so a body changed here still goes through).
+On request (`recording()`, off by default) it lists the calls it handles with
+their times, so that a bench can see which calls one request made and when.
 
     async with FaultProxy(engine_url) as proxy:
         proxy.add(Rule(Fault.THROTTLE, operations=frozenset({"GetItem"}), count=2))
@@ -22,6 +24,7 @@ import logging
 import random
 import socket
 import struct
+import time
 import uuid
 import zlib
 from collections import Counter
@@ -38,7 +41,7 @@ from yarl import URL
 
 log = logging.getLogger(__name__)
 
-__all__ = ["NO_OPERATION", "Fault", "FaultProxy", "Rule"]
+__all__ = ["NO_OPERATION", "Call", "Fault", "FaultProxy", "Rule"]
 
 JSON_TYPE = "application/x-amz-json-1.0"
 _DYNAMODB = "com.amazonaws.dynamodb.v20120810#"
@@ -132,6 +135,17 @@ class Rule:
         return applies is None or operation in applies
 
 
+@dataclass(frozen=True)
+class Call:
+    """A request the proxy handled while recording: its operation (NO_OPERATION
+    without X-Amz-Target) and when it came in and was answered, in
+    time.perf_counter() seconds."""
+
+    operation: str
+    started: float
+    ended: float
+
+
 @dataclass
 class _Answer:
     status: int
@@ -173,6 +187,8 @@ class FaultProxy:
         self._listener: asyncio.Server | None = None
         self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        # None: not recording (the default); see recording().
+        self._recording: list[Call] | None = None
 
     # -- rules
 
@@ -189,6 +205,17 @@ class FaultProxy:
     @property
     def rules(self) -> tuple[Rule, ...]:
         return tuple(self._rules)
+
+    # -- recording: off unless asked for (a bench counts one request's calls)
+
+    def recording(self) -> list[Call]:
+        """Records from now on: each request handled is appended, once answered,
+        to the list returned, until stop_recording() or the next recording()."""
+        self._recording = []
+        return self._recording
+
+    def stop_recording(self) -> None:
+        self._recording = None
 
     # -- life cycle
 
@@ -283,10 +310,16 @@ class FaultProxy:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
+        # Read once: a request that came in while recording goes to that list.
+        recording = self._recording
+        started = time.perf_counter() if recording is not None else 0.0
         try:
             return await self._respond(request)
         finally:
             self._tasks.discard(task)
+            if recording is not None:
+                operation = request.headers.get("X-Amz-Target", "").rpartition(".")[2]
+                recording.append(Call(operation, started, time.perf_counter()))
 
     async def _respond(self, request: web.BaseRequest) -> web.StreamResponse:
         try:
