@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from shopgraph.server.admission import AdaptiveLimit
 from shopgraph.settings import Settings
 from tests.conftest import Api
 from tests.faultproxy import Fault, FaultProxy, Rule
@@ -101,3 +102,39 @@ def test_a_queue_timeout_that_leaves_no_time_to_run_is_refused_at_start() -> Non
         Settings.from_env(
             {"SHOPGRAPH_ADMISSION_QUEUE_TIMEOUT": "5", "SHOPGRAPH_REQUEST_DEADLINE": "5"}
         )
+
+
+def test_the_limit_comes_down_when_latency_rises_and_grows_while_it_holds() -> None:
+    limit = AdaptiveLimit(limit=16, minimum=8, maximum=64, window=10, recalibrate_every=3600)
+    start = time.monotonic()
+    for _ in range(10):  # the first window, at the floor: 100 ms unqueued
+        limit.sample(start, 0.100, in_flight=8)
+    assert limit.min_rtt == pytest.approx(0.100)
+    assert limit.current == 16
+
+    for _ in range(5):  # as busy as the limit allows, at four times the unqueued latency
+        for _ in range(10):
+            limit.sample(start, 0.400, in_flight=int(limit.current))
+    assert limit.current == 8  # down by up to half a window, to the floor
+
+    for _ in range(20):  # latency within the 50% buffer: the limit grows, to the ceiling
+        for _ in range(10):
+            limit.sample(start, 0.120, in_flight=int(limit.current))
+    assert limit.current == 64
+
+
+def test_a_calibration_ignores_requests_that_started_before_it() -> None:
+    limit = AdaptiveLimit(limit=32, minimum=8, window=10, recalibrate_every=0.05)
+    for _ in range(10):
+        limit.sample(time.monotonic(), 0.050, in_flight=8)
+    assert limit.min_rtt == pytest.approx(0.050)
+    admitted_under_the_old_limit = time.monotonic()
+    time.sleep(0.1)  # the next calibration is due: the floor again
+    assert limit.current == 8
+
+    for _ in range(50):
+        limit.sample(admitted_under_the_old_limit, 2.0, in_flight=8)
+    assert limit.min_rtt == pytest.approx(0.050)
+    for _ in range(10):
+        limit.sample(time.monotonic(), 0.060, in_flight=8)
+    assert limit.min_rtt == pytest.approx(0.060)
