@@ -2,8 +2,10 @@
 
 Admitting every request under overload makes all of them slow together (each
 waits on one event loop and one engine). Instead a bounded number run; more
-wait briefly, newest first, so the ones served are served fresh; the rest are
-answered with 503 OVERLOADED and Retry-After, which costs next to nothing.
+wait briefly, first come first served, and newest first once the queue is
+overloaded (its oldest has waited half the timeout), so the ones served are
+served fresh; the rest are answered with 503 OVERLOADED and Retry-After, which
+costs next to nothing.
 
 The limit adapts as Envoy's adaptive concurrency filter does: now and then it
 runs at the floor for a window to learn the latency without queueing (the
@@ -73,6 +75,13 @@ class AdaptiveLimit:
         self.limit = max(self.minimum, min(self.maximum, target))
 
 
+@dataclass(eq=False)  # removed from the queue by identity
+class Waiter:
+    # True: a slot is its; False: it was shed.
+    turn: asyncio.Future[bool]
+    since: float  # time.monotonic() when it began to wait
+
+
 @dataclass
 class Admission:
     limit: AdaptiveLimit = field(default_factory=AdaptiveLimit)
@@ -81,8 +90,7 @@ class Admission:
     queue_timeout: float = 0.5
     in_flight: int = 0
     shed: int = 0
-    # Each waiter's turn: True, a slot is its; False, it was shed.
-    _waiting: deque[asyncio.Future[bool]] = field(default_factory=deque)
+    _waiting: deque[Waiter] = field(default_factory=deque)
     _reported: tuple[float, int] = (float("-inf"), 0)  # when, and the shed count then
 
     async def acquire(self) -> bool:
@@ -97,9 +105,10 @@ class Admission:
             # Full: the oldest waiter gives way, so that the ones served are
             # always the freshest (a full queue shedding arrivals would serve
             # only requests that have waited longest).
-            self._waiting.popleft().set_result(False)
+            self._waiting.popleft().turn.set_result(False)
         turn: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._waiting.append(turn)
+        waiter = Waiter(turn, time.monotonic())
+        self._waiting.append(waiter)
         try:
             async with asyncio.timeout(self.queue_timeout):
                 granted = await asyncio.shield(turn)
@@ -111,7 +120,7 @@ class Admission:
                     self.in_flight -= 1
                     self._hand_over()
             else:
-                self._waiting.remove(turn)
+                self._waiting.remove(waiter)
                 turn.cancel()
                 granted = False
             if gone:
@@ -128,7 +137,12 @@ class Admission:
 
     def _hand_over(self) -> None:
         while self._waiting and self.in_flight < self.limit.current:
-            turn = self._waiting.pop()
+            # First come, first served while the oldest has waited less than
+            # half the timeout; past that the queue is overloaded and the
+            # newest go first (the oldest would time out anyway).
+            waited = time.monotonic() - self._waiting[0].since
+            overloaded = waited >= self.queue_timeout / 2
+            turn = (self._waiting.pop() if overloaded else self._waiting.popleft()).turn
             if not turn.done():
                 self.in_flight += 1
                 turn.set_result(True)
