@@ -7,7 +7,10 @@ import re
 import resource
 import signal
 import sys
-from typing import Any, NoReturn
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn, TypeVar
+
+Summary = TypeVar("Summary")
 
 
 def bench_parser(doc: str | None, module: str) -> argparse.ArgumentParser:
@@ -94,3 +97,23 @@ def exit_with(status: int, message: str) -> NoReturn:
     """Ends the bench with this status and message (2: it cannot run here, as usage errors)."""
     print(message, file=sys.stderr, flush=True)
     raise SystemExit(status)
+
+
+def run_bench(
+    argv: Sequence[str] | None,
+    parse_args: Callable[[Any], argparse.Namespace],
+    run: Callable[[argparse.Namespace], Summary],
+    finish: Callable[[argparse.Namespace, Summary], int],
+    *,
+    stopped: str,
+) -> int:
+    """A bench's main: its arguments, SIGTERM as Ctrl-C, the run, then `finish`
+    (report, exit status); Ctrl-C says what it stopped and exits 130."""
+    args = parse_args(argv)
+    exit_on_sigterm()
+    try:
+        summary = run(args)
+    except KeyboardInterrupt:
+        print(f"interrupted: stopped {stopped}", file=sys.stderr)
+        return 130
+    return finish(args, summary)

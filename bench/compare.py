@@ -29,12 +29,12 @@ from typing import Any
 
 from bench import peer, wrk
 from bench.cli import (
-    exit_on_sigterm,
     exit_with,
     non_negative_int,
     positive_float,
     positive_int,
     positive_int_list,
+    run_bench,
 )
 from bench.data import Loaded, drop_table, load_dataset, new_table_name
 from bench.engines import (
@@ -572,17 +572,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return info
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    exit_on_sigterm()
-    try:
-        summary = run(args)
-    except KeyboardInterrupt:
-        print("interrupted: stopped the servers, the peer and the engine", file=sys.stderr)
-        return 130
+def finish(args: argparse.Namespace, summary: dict[str, Any]) -> int:
     if args.json:
         print_json(summary)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_bench(argv, parse_args, run, finish, stopped="the servers, the peer and the engine")
 
 
 if __name__ == "__main__":

@@ -29,10 +29,10 @@ from typing import Any
 
 from bench.cli import (
     bench_parser,
-    exit_on_sigterm,
     non_negative_int,
     positive_float,
     positive_int,
+    run_bench,
 )
 from bench.load import GraphQLClient, Sample, open_session, run_async
 from bench.proxy import Call, Fault, ProxyThread, Rule, proxy_thread
@@ -331,17 +331,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    exit_on_sigterm()
-    try:
-        summary = run(args)
-    except KeyboardInterrupt:
-        print("interrupted: stopped the server, the proxy and the engine", file=sys.stderr)
-        return 130
+def finish(args: argparse.Namespace, summary: dict[str, Any]) -> int:
     if args.json:
         print_json(summary)
     return 1 if summary["errors"] else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_bench(argv, parse_args, run, finish, stopped="the server, the proxy and the engine")
 
 
 if __name__ == "__main__":

@@ -32,17 +32,17 @@ import aiohttp
 
 from bench.cli import (
     bench_parser,
-    exit_on_sigterm,
     non_negative_float,
     positive_float,
     positive_int_list,
     raise_open_files_limit,
+    run_bench,
 )
 from bench.load import LOAD_ERRORS, GraphQLClient, error_code, open_session, run_async
 from bench.loops import Run, closed_loop
 from bench.proc import cpu_seconds, rss_mb, socket_count
 from bench.queries import CATEGORY_PAGE, TRIVIAL, category_nodes
-from bench.report import Table, machine, percentile, print_json, print_machine, verdict
+from bench.report import Table, fixed, machine, percentile, print_json, print_machine, verdict
 from bench.scrape import scrape
 from bench.server import Server
 from bench.stack import Stack, add_stack_arguments, check_stack_arguments, seeded, serve
@@ -401,10 +401,6 @@ RESOURCES = Table(
 )
 
 
-def ms(value: float | None, digits: int = 1) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
-
-
 def print_levels(levels: list[Level]) -> None:
     print("\nanswers (p50/p99 of the good answers; after: `{ __typename }` after the level)")
     ANSWERS.print_header()
@@ -414,15 +410,15 @@ def print_levels(levels: list[Level]) -> None:
                 str(lv.connections),
                 str(lv.answers),
                 f"{lv.goodput:.1f}",
-                ms(None if lv.share_of_best is None else 100 * lv.share_of_best, 0),
+                fixed(None if lv.share_of_best is None else 100 * lv.share_of_best, 0),
                 str(lv.shed),
                 str(lv.errors),
                 str(lv.no_answer),
                 str(lv.wrong),
                 str(lv.cut),
-                ms(lv.p50_ms),
-                ms(lv.p99_ms),
-                ms(lv.after_burst_ms),
+                fixed(lv.p50_ms),
+                fixed(lv.p99_ms),
+                fixed(lv.after_burst_ms),
             ]
         )
     print("\nserver (peaks over the level, polled each second; RSS after it) and CPU")
@@ -431,15 +427,15 @@ def print_levels(levels: list[Level]) -> None:
         RESOURCES.print_row(
             [
                 str(lv.connections),
-                ms(lv.limit, 0),
-                ms(lv.peak_in_flight, 0),
-                ms(lv.peak_queued, 0),
+                fixed(lv.limit, 0),
+                fixed(lv.peak_in_flight, 0),
+                fixed(lv.peak_queued, 0),
                 str(lv.peak_sockets),
-                ms(lv.server_shed, 0),
-                ms(lv.server_rss_mb),
+                fixed(lv.server_shed, 0),
+                fixed(lv.server_rss_mb),
                 f"{lv.bench_cpu_s:.1f} ({100 * lv.bench_cpu_s / lv.seconds:.0f}%)",
                 f"{lv.server_cpu_s:.1f}",
-                ms(lv.engine_cpu_s),
+                fixed(lv.engine_cpu_s),
             ]
         )
 
@@ -500,14 +496,14 @@ async def measure(args: argparse.Namespace, server: Server, stack: Stack) -> dic
     idle = [await trivial_ms(server.graphql_url, args.request_timeout) for _ in range(IDLE_PROBES)]
     answered = [v for v in idle if v is not None]
     idle_ms = statistics.median(answered) if answered else None
-    print(f"idle server: `{TRIVIAL}` in {ms(idle_ms)} ms (median of {IDLE_PROBES})", flush=True)
+    print(f"idle server: `{TRIVIAL}` in {fixed(idle_ms)} ms (median of {IDLE_PROBES})", flush=True)
     levels: list[Level] = []
     for connections in args.connections:
         level = await run_level(args, server, stack, expected, connections)
         print(
             f"  {connections:>5} conns: {level.goodput:8.1f} good/s, {level.shed} shed, "
-            f"{level.errors + level.no_answer + level.wrong} other, p99 {ms(level.p99_ms)} ms, "
-            f"after {ms(level.after_burst_ms)} ms",
+            f"{level.errors + level.no_answer + level.wrong} other, p99 {fixed(level.p99_ms)} ms, "
+            f"after {fixed(level.after_burst_ms)} ms",
             flush=True,
         )
         levels.append(level)
@@ -552,17 +548,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    exit_on_sigterm()
-    try:
-        summary = run(args)
-    except KeyboardInterrupt:
-        print("interrupted: stopped the server and the engine", file=sys.stderr)
-        return 130
+def finish(args: argparse.Namespace, summary: dict[str, Any]) -> int:
     if args.json:
         print_json(summary)
     return 1 if summary["wrong_answers"] else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_bench(argv, parse_args, run, finish, stopped="the server and the engine")
 
 
 if __name__ == "__main__":

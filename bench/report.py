@@ -37,6 +37,11 @@ def number(value: float | None, digits: int = 2) -> str:
     return f"{value:.0f}" if abs(value - round(value)) < 0.005 else f"{value:.{digits}f}"
 
 
+def fixed(value: float | None, digits: int = 1) -> str:
+    """value with `digits` decimals; '-' for none."""
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
 def verdict(ok: bool | None) -> str:
     """How a target came out: met, missed, or n/a when it was not measured."""
     return "n/a" if ok is None else ("met" if ok else "missed")

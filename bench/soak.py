@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.cli import exit_on_sigterm, positive_float, positive_int
+from bench.cli import positive_float, positive_int, run_bench
 from bench.load import GraphQLClient, open_session
 from bench.proc import Process, children, mem_available_mb, rss_mb
 from bench.report import machine, percentile, print_machine
@@ -440,18 +440,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return summary
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    exit_on_sigterm()
-    try:
-        summary = run(args)
-    except KeyboardInterrupt:
-        print("interrupted: stopped the server and its engine", file=sys.stderr)
-        return 130
+def finish(args: argparse.Namespace, summary: dict[str, Any]) -> int:
     print_summary(summary, args)
     if args.json:
         print(json.dumps(summary, indent=2))
     return 1 if summary["errors"] else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_bench(argv, parse_args, run, finish, stopped="the server and its engine")
 
 
 if __name__ == "__main__":

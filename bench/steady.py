@@ -31,11 +31,11 @@ from typing import Any
 
 from bench.cli import (
     bench_parser,
-    exit_on_sigterm,
     fraction,
     positive_float,
     positive_int,
     raise_open_files_limit,
+    run_bench,
 )
 from bench.load import LOAD_ERRORS, GraphQLClient, field_of, open_session, run_async
 from bench.loops import Run, Timed, closed_loop, open_loop
@@ -48,7 +48,7 @@ from bench.queries import (
     category_nodes,
     product_id,
 )
-from bench.report import Table, machine, percentile, print_json, print_machine, verdict
+from bench.report import Table, fixed, machine, percentile, print_json, print_machine, verdict
 from bench.server import Server
 from bench.stack import Stack, add_stack_arguments, check_stack_arguments, seeded, serve
 from bench.writes import Plan, Writes, prepare
@@ -271,10 +271,6 @@ WINDOWS = Table(
 )
 
 
-def ms_text(value: float | None, digits: int = 1) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
-
-
 def codes_text(codes: dict[str, int]) -> str:
     return ", ".join(f"{code} {n}" for code, n in sorted(codes.items())) or "-"
 
@@ -285,11 +281,11 @@ def print_window(w: Window) -> None:
             str(w.number),
             f"{w.ended_s:.0f}",
             f"{w.requests_per_second:.1f}",
-            ms_text(w.p50_ms),
-            ms_text(w.p99_ms),
+            fixed(w.p50_ms),
+            fixed(w.p99_ms),
             str(w.errors),
-            ms_text(w.server_rss_mb),
-            ms_text(w.engine_rss_mb),
+            fixed(w.server_rss_mb),
+            fixed(w.engine_rss_mb),
             f"{w.bench_cpu_percent:.0f}%",
             codes_text(w.codes),
         ]
@@ -497,19 +493,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    exit_on_sigterm()
-    try:
-        summary = run(args)
-    except KeyboardInterrupt:
-        print("interrupted: stopped the server and the engine", file=sys.stderr)
-        return 130
+def finish(args: argparse.Namespace, summary: dict[str, Any]) -> int:
     if args.json:
         print_json(summary)
     if summary["first_wrong"]:
         print(f"wrong answer: {summary['first_wrong']}", file=sys.stderr)
     return 1 if summary["wrong_answers"] else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_bench(argv, parse_args, run, finish, stopped="the server and the engine")
 
 
 if __name__ == "__main__":
