@@ -97,16 +97,20 @@ async def log_in(
     attempt is TOO_MANY_ATTEMPTS until its window ends."""
     failure = InvalidCredentials("Wrong email or password")
     tallies = limits.for_login(email[:320], address)
-    await refuse_if_over(db, tallies, time.time())
     try:
-        email = normalize_email(email)
+        normalized: str | None = normalize_email(email)
     except Exception:
+        normalized = None
+    # The email guard comes in the counters' batch, strongly consistent: it
+    # finds an account created a moment ago, which the eventually consistent
+    # email index might not yet.
+    guard_key = [entities.EMAIL_GUARD.key(email=normalized)] if normalized else []
+    found = await refuse_if_over(db, tallies, time.time(), also=guard_key)
+    if normalized is None:
         await burn_password_check(password)
         await count(db, tallies)
-        raise failure from None
-    # The email guard, read strongly consistent, finds an account created a
-    # moment ago, which the eventually consistent email index might not yet.
-    guard = await db.get(entities.EMAIL_GUARD.key(email=email), consistent=True)
+        raise failure
+    guard = found[0]
     user_item = (
         await db.get(entities.USER.key(id=guard["userId"]), consistent=True) if guard else None
     )

@@ -15,9 +15,11 @@ import asyncio
 import hashlib
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from shopgraph.data import entities
+from shopgraph.data.codec import Item
 from shopgraph.data.dynamo import Dynamo
 from shopgraph.errors import TooManyAttempts
 
@@ -52,12 +54,19 @@ class Tally:
         return self.window + self.limit.window_seconds
 
 
-async def refuse_if_over(db: Dynamo, counters: list[Tally], now: float) -> None:
-    """TOO_MANY_ATTEMPTS (with retryAfter, seconds) where any counter is at its limit."""
-    items = await db.batch_get([c.key for c in counters], consistent=True)
+async def refuse_if_over(
+    db: Dynamo, counters: list[Tally], now: float, *, also: Sequence[dict[str, str]] = ()
+) -> list[Item | None]:
+    """TOO_MANY_ATTEMPTS (with retryAfter, seconds) where any counter is at its limit.
+
+    The counters are read in one strongly consistent BatchGetItem, together
+    with the items of the keys in `also` (what the caller reads next); those
+    are answered, in order.
+    """
+    items = await db.batch_get([*(c.key for c in counters), *also], consistent=True)
     over = [
         c
-        for c, item in zip(counters, items, strict=True)
+        for c, item in zip(counters, items[: len(counters)], strict=True)
         if item and int(item["attempts"]) >= c.limit.max_attempts
     ]
     if over:
@@ -65,6 +74,7 @@ async def refuse_if_over(db: Dynamo, counters: list[Tally], now: float) -> None:
         raise TooManyAttempts(
             f"Too many attempts; try again in {retry_after} s.", retryAfter=retry_after
         )
+    return items[len(counters) :]
 
 
 async def count(db: Dynamo, counters: list[Tally]) -> None:

@@ -28,6 +28,12 @@ def _within(address: str, networks: tuple[Network, ...]) -> bool:
     return any(parsed in network for network in networks)
 
 
+@functools.cache
+def networks(entries: tuple[str, ...]) -> tuple[Network, ...]:
+    """The trusted proxies' networks, parsed once per setting, not per request."""
+    return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)
+
+
 def client_address(request: Any, trusted_proxies: tuple[Network, ...]) -> str | None:
     """Who is asking: the peer, or, where the peer is a trusted proxy, the
     nearest X-Forwarded-For hop that is not one (a client can put anything
@@ -81,10 +87,7 @@ class RequestContext:
 
     @functools.cached_property
     def client_address(self) -> str | None:
-        trusted = tuple(
-            ipaddress.ip_network(p, strict=False) for p in self.settings.trusted_proxies
-        )
-        return client_address(self.request, trusted)
+        return client_address(self.request, networks(self.settings.trusted_proxies))
 
     @property
     def token_hash(self) -> str | None:
