@@ -161,9 +161,9 @@ class Dynamo:
         if self.deadline is None:
             return await method(**params)
         remaining = self.deadline - asyncio.get_running_loop().time()
-        if remaining <= 0:
-            raise Unavailable("The store did not answer in time; retry shortly.")
         try:
+            if remaining <= 0:
+                raise TimeoutError
             async with asyncio.timeout(remaining):
                 return await method(**params)
         except TimeoutError:

@@ -20,7 +20,7 @@ from shopgraph.server.graphiql import ASSET_PREFIX, asset_handler, build_page
 from shopgraph.server.persisted import PersistedQueries
 from shopgraph.server.readiness import Prepare, readiness
 from shopgraph.server.state import ARRIVED, REQUEST_ID, SUMMARY, AppState
-from shopgraph.server.view import ShopGraphQLView, error_response
+from shopgraph.server.view import ShopGraphQLView, asks_for_websocket, error_response
 from shopgraph.settings import Settings
 from shopgraph.stream.broker import Broker
 from shopgraph.stream.runtime import stream_runtime
@@ -74,7 +74,7 @@ def overloaded_response(retry_after: int) -> web.Response:
 async def admission_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """GraphQL over HTTP runs under the admission limit; subscriptions, probes,
     metrics and GraphiQL's assets do not."""
-    if request.path != "/graphql" or "websocket" in request.headers.get("Upgrade", "").lower():
+    if request.path != "/graphql" or asks_for_websocket(request):
         return await handler(request)
     admission = request.app[STATE].admission
     request[ARRIVED] = asyncio.get_running_loop().time()

@@ -42,6 +42,11 @@ def is_request_error(result: ExecutionResult) -> bool:
     return result.data is None and bool(result.errors) and all(not e.path for e in result.errors)
 
 
+def asks_for_websocket(request: web.Request) -> bool:
+    """Whether the request asks to upgrade to a websocket (a subscription)."""
+    return "websocket" in request.headers.get("Upgrade", "").lower()
+
+
 def error_response(status: int, message: str, code: str, **extensions: Any) -> web.Response:
     body = {"errors": [{"message": message, "extensions": {"code": code, **extensions}}]}
     return web.Response(status=status, body=orjson.dumps(body), content_type="application/json")
@@ -64,7 +69,7 @@ class ShopGraphQLView(GraphQLView):
     def is_websocket_request(self, request: web.Request) -> Any:
         # strawberry tries a whole websocket handshake on every request to find
         # out; a request without an Upgrade header is never one.
-        if "websocket" not in request.headers.get("Upgrade", "").lower():
+        if not asks_for_websocket(request):
             return False
         return super().is_websocket_request(request)
 
@@ -139,7 +144,7 @@ class ShopGraphQLView(GraphQLView):
         # One deadline for all of a request's DynamoDB calls, from its arrival;
         # a websocket's context outlives any one deadline.
         deadline = None
-        if "websocket" not in request.headers.get("Upgrade", "").lower():
+        if not asks_for_websocket(request):
             arrived = request.get(ARRIVED) or asyncio.get_running_loop().time()
             deadline = arrived + settings.request_deadline
         return RequestContext(
