@@ -76,3 +76,9 @@ class Unavailable(ShopError):
 
 class TooManyAttempts(ShopError):
     code = "TOO_MANY_ATTEMPTS"
+
+
+class MaxCostExceeded(ShopError):
+    """The operation asks for more DynamoDB capacity than one request may use."""
+
+    code = "MAX_COST_EXCEEDED"

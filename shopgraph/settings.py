@@ -112,6 +112,10 @@ class Settings:
     max_depth: int = 12
     max_aliases: int = 30
     max_tokens: int = 5000
+    # What one operation may cost, in DynamoDB capacity units reckoned from its
+    # shape before it runs (README: the query cost limit); admins may go higher.
+    max_query_cost: int = 1000
+    admin_max_query_cost: int = 20000
     introspection: bool = True
     # OpenTelemetry spans for each operation, resolver and DynamoDB-backed
     # field, sent to whatever tracer provider the deployment configured.
@@ -193,6 +197,10 @@ class Settings:
             max_depth=_int(env, "SHOPGRAPH_MAX_DEPTH", d.max_depth),
             max_aliases=_int(env, "SHOPGRAPH_MAX_ALIASES", d.max_aliases),
             max_tokens=_int(env, "SHOPGRAPH_MAX_TOKENS", d.max_tokens),
+            max_query_cost=_int(env, "SHOPGRAPH_MAX_QUERY_COST", d.max_query_cost),
+            admin_max_query_cost=_int(
+                env, "SHOPGRAPH_ADMIN_MAX_QUERY_COST", d.admin_max_query_cost
+            ),
             introspection=_flag(env, "SHOPGRAPH_INTROSPECTION", d.introspection),
             persisted_queries=_int(env, "SHOPGRAPH_PERSISTED_QUERIES", d.persisted_queries),
             graphiql_assets=path("SHOPGRAPH_GRAPHIQL_ASSETS"),

@@ -17,6 +17,8 @@ class CostRecorder:
     write_units: float = 0.0
     retries: int = 0  # botocore's own retries, within the calls counted
     throttles: int = 0  # calls that stayed throttled after those retries
+    # Capacity units the operation's shape asked for, reckoned before any call.
+    requested: float = 0.0
 
     def record(
         self, operation: str, consumed: Any, retries: int = 0, throttled: bool = False
@@ -50,10 +52,34 @@ class CostRecorder:
             "readCapacityUnits": round(self.read_units, 4),
             "writeCapacityUnits": round(self.write_units, 4),
             "estimatedUsd": round(dollars, 12),
+            "requestedQueryCost": round(self.requested, 4),
+            "actualQueryCost": round(self.read_units + self.write_units, 4),
         }
 
 
 KILOBYTE = 1024
+READ_UNIT_BYTES = 4 * KILOBYTE
+# An eventually consistent read of up to 4 KB; a strongly consistent one is twice that.
+EVENTUAL_READ = 0.5
+
+
+def key_read_units(keys: int, item_bytes: int, *, consistent: bool = False) -> float:
+    """Read units of GetItem/BatchGetItem for `keys` items of about `item_bytes`:
+    each item is rounded up to 4 KB on its own."""
+    per_key = max(1, -(-item_bytes // READ_UNIT_BYTES)) * EVENTUAL_READ
+    return keys * per_key * (2 if consistent else 1)
+
+
+def query_read_units(items: int, item_bytes: int, *, consistent: bool = False) -> float:
+    """Read units of one Query returning `items` items of about `item_bytes`:
+    their sizes are summed and the sum rounded up to 4 KB."""
+    units = -(-(items * item_bytes) // READ_UNIT_BYTES) * EVENTUAL_READ
+    return units * (2 if consistent else 1)
+
+
+def transact_item_write_units(item_bytes: int = KILOBYTE) -> int:
+    """Write units of one item of a TransactWriteItems: 2 per KB, rounded up."""
+    return 2 * max(1, -(-item_bytes // KILOBYTE))
 
 
 def attribute_size(value: dict[str, Any]) -> int:
@@ -98,7 +124,7 @@ def transactional_write_units(transact_items: list[dict[str, Any]]) -> float:
             **body.get("Key", {}),
             **body.get("ExpressionAttributeValues", {}),
         }
-        units += 2 * max(1, -(-item_size(attributes) // KILOBYTE))
+        units += transact_item_write_units(item_size(attributes))
     return float(units)
 
 

@@ -17,6 +17,8 @@ from strawberry.extensions import (
 from strawberry.extensions.tracing import OpenTelemetryExtension
 from strawberry.schema.config import StrawberryConfig
 
+from shopgraph.schema import cost_rules
+from shopgraph.schema.cost_limit import QueryCostLimit
 from shopgraph.schema.extensions import DynamoCost, ErrorCodes, RequestMetrics, SafeParserCache
 from shopgraph.schema.root import Mutation, Query, Subscription
 from shopgraph.schema.scalars import SCALAR_MAP
@@ -51,6 +53,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         *QueryDepthLimiter(max_depth=max_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules,
     ]
+    rules = cost_rules.rules(status_shards=settings.status_shards, view_shards=settings.view_shards)
     return ShopSchema(
         query=Query,
         mutation=Mutation,
@@ -64,6 +67,11 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
             lambda: MaxTokensLimiter(max_token_count=max_tokens),
             *introspection,
             *tracing,
+            lambda: QueryCostLimit(
+                rules=rules,
+                limit=settings.max_query_cost,
+                admin_limit=settings.admin_max_query_cost,
+            ),
             DynamoCost,
             RequestMetrics,
             ErrorCodes,

@@ -1,0 +1,78 @@
+"""The query cost limit: an operation whose requested cost is over the limit
+is refused before it runs, with not a single DynamoDB call."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from graphql import ExecutionResult, GraphQLError
+from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType
+
+from shopgraph.errors import MaxCostExceeded, ShopError
+from shopgraph.schema.cost_rules import VIEWER_UNITS
+from shopgraph.schema.query_cost import Rules, requested_cost
+
+
+def _has_token(context: Any) -> bool:
+    if getattr(context, "token", None):
+        return True
+    params = getattr(context, "connection_params", None)
+    return isinstance(params, dict) and bool(
+        params.get("Authorization") or params.get("authorization")
+    )
+
+
+class QueryCostLimit(SchemaExtension):
+    """Reckons each operation's requested cost (query_cost) into the request's
+    cost recorder, and refuses one over `limit`. Admins may go up to
+    `admin_limit`: between the two, the viewer is looked up to tell (a call
+    the operation would make anyway); above both, nothing is called."""
+
+    def __init__(self, *, rules: Rules, limit: float, admin_limit: float) -> None:
+        self.rules = rules
+        self.limit = limit
+        self.admin_limit = max(admin_limit, limit)
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        execution = self.execution_context
+        context = execution.context
+        document = execution.graphql_document
+        recorder = getattr(getattr(context, "db", None), "cost", None)
+        if document is not None and recorder is not None:
+            requested = requested_cost(
+                execution.schema._schema,
+                document,
+                execution.operation_name,
+                execution.variables,
+                self.rules,
+            )
+            if requested is not None:
+                recorder.requested = requested.total(VIEWER_UNITS, _has_token(context))
+                refusal = await self._refusal(context, recorder.requested)
+                if refusal is not None and execution.operation_type is OperationType.SUBSCRIPTION:
+                    raise refusal  # a subscription ignores a result set here; it reports this
+                if refusal is not None:
+                    execution.result = ExecutionResult(data=None, errors=[refusal])
+        yield
+
+    async def _refusal(self, context: Any, cost: float) -> GraphQLError | None:
+        if cost <= self.limit:
+            return None
+        if cost <= self.admin_limit and _has_token(context):
+            try:
+                viewer = await context.viewer()
+            except ShopError as exc:
+                return GraphQLError(exc.message, original_error=exc)
+            if viewer is not None and viewer.is_admin:
+                return None
+        error = MaxCostExceeded(
+            f"This operation would cost {cost:g} capacity units; the limit is {self.limit:g}"
+            f" ({self.admin_limit:g} for admins). Ask for fewer items (a smaller first:,"
+            " fewer nested lists) or split it.",
+            requestedQueryCost=cost,
+            maxCost=self.limit,
+            adminMaxCost=self.admin_limit,
+        )
+        return GraphQLError(error.message, original_error=error)
