@@ -70,6 +70,7 @@ class Sample:
     calls: dict[str, int] | None = None
     read_units: float | None = None
     write_units: float | None = None
+    requested_cost: float | None = None  # extensions.cost.requestedQueryCost
 
     @classmethod
     def of(cls, body: Any, status: int, latency_ms: float) -> Sample:
@@ -83,6 +84,7 @@ class Sample:
             calls=dict(calls) if isinstance(calls, dict) else None,
             read_units=cost.get("readCapacityUnits"),
             write_units=cost.get("writeCapacityUnits"),
+            requested_cost=cost.get("requestedQueryCost"),
         )
 
 

@@ -153,6 +153,8 @@ class Row:
     calls_by_operation: dict[str, float]
     read_units_per_request: float | None
     write_units_per_request: float | None
+    # The cost the server reckoned before running it; what it read and wrote is the two above.
+    requested_cost: float | None
     p50_ms: float
     p99_ms: float
     max_ms: float
@@ -203,6 +205,7 @@ def summarize(query: str, concurrency: int, samples: list[Sample], wall: float) 
     calls, by_operation = mean_calls(samples)
     units = [s.read_units for s in samples if s.read_units is not None]
     written = [s.write_units for s in samples if s.write_units is not None]
+    requested = [s.requested_cost for s in samples if s.requested_cost is not None]
     failures = [s.error for s in samples if s.error]
     return Row(
         query=query,
@@ -212,6 +215,7 @@ def summarize(query: str, concurrency: int, samples: list[Sample], wall: float) 
         calls_by_operation=by_operation,
         read_units_per_request=statistics.fmean(units) if units else None,
         write_units_per_request=statistics.fmean(written) if written else None,
+        requested_cost=statistics.fmean(requested) if requested else None,
         p50_ms=percentile(latencies, 0.50),
         p99_ms=percentile(latencies, 0.99),
         max_ms=max(latencies, default=0.0),
@@ -301,6 +305,7 @@ TABLE = Table(
         ("by operation (per request)", 30, "<"),
         ("RCU/req", 8, ">"),
         ("WCU/req", 8, ">"),
+        ("requested", 9, ">"),
         ("p50 ms", 8, ">"),
         ("p99 ms", 8, ">"),
         ("max ms", 8, ">"),
@@ -321,6 +326,7 @@ def print_row(row: Row) -> None:
             operations or "-",
             number(row.read_units_per_request),
             number(row.write_units_per_request),
+            number(row.requested_cost),
             f"{row.p50_ms:.1f}",
             f"{row.p99_ms:.1f}",
             f"{row.max_ms:.1f}",
