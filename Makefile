@@ -7,6 +7,8 @@
 #   make test                  run the test suite on DynamoDB Local (needs java, node and
 #                              npm; installs Chromium with apt-get when run as root)
 #   make test-moto             the same suite on moto's server
+#   make fuzz                  the schema fuzzer (tests/test_fuzz.py) at FUZZ_EXAMPLES examples
+#                              (5,000; the suite runs 400), FUZZ_SEED to vary it
 #   make lint                  ruff check + ruff format --check
 #   make format                apply ruff's fixes and formatting
 #   make bench                 python -m bench.pages $(BENCH_ARGS): what typical pages cost
@@ -44,12 +46,14 @@ endif
 GRAPHIQL_STAMP := graphiql/node_modules/.package-lock.json
 
 PYTEST_ARGS ?=
+FUZZ_EXAMPLES ?= 5000
+FUZZ_SEED ?= 20261202
 BENCH_ARGS ?=
 SERVE_ARGS ?=
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup engine chromium serve test test-moto lint format bench bench-soak bench-compare \
+.PHONY: help setup engine chromium serve test test-moto fuzz lint format bench bench-soak bench-compare \
 	bench-overload bench-latency bench-steady clean
 
 help:
@@ -96,6 +100,10 @@ test: $(STAMP) $(GRAPHIQL_STAMP) engine chromium
 
 test-moto: $(STAMP) $(GRAPHIQL_STAMP) chromium
 	SHOPGRAPH_TEST_ENGINE=moto $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+fuzz: $(STAMP) engine
+	SHOPGRAPH_TEST_ENGINE=dynamodb-local SHOPGRAPH_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
+	  SHOPGRAPH_FUZZ_SEED=$(FUZZ_SEED) $(VENV)/bin/pytest -s tests/test_fuzz.py $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
