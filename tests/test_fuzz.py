@@ -211,3 +211,39 @@ async def test_fuzzed_operations_get_answers_a_client_can_act_on(api: Api, db: A
     assert points_after == points_before + awarded, (points_before, points_after, awarded)
     # The run reached the table, mutations included, and not only with errors.
     assert tally.mutations and tally.clean and tally.by_code, tally.summary()
+
+
+def test_the_fuzzers_checks_flag_what_they_must() -> None:
+    """The oracle itself: each kind of bad answer is caught, a good one is not."""
+    tally = Tally()
+    good = {"data": None, "errors": [{"message": "x", "extensions": {"code": "BAD_USER_INPUT"}}]}
+    check_answer(tally, "{ a }", 200, json.dumps(good))
+    assert tally.problems == []
+    bad = {
+        "5xx": (500, "{}"),
+        "leak": (
+            200,
+            json.dumps(
+                {
+                    "errors": [
+                        {
+                            "message": "botocore.exceptions.ClientError",
+                            "extensions": {"code": "BAD_USER_INPUT"},
+                        }
+                    ]
+                }
+            ),
+        ),
+        "no code": (200, json.dumps({"errors": [{"message": "x"}]})),
+        "internal error": (
+            200,
+            json.dumps(
+                {"errors": [{"message": "x", "extensions": {"code": "INTERNAL_SERVER_ERROR"}}]}
+            ),
+        ),
+        "not JSON": (200, "<html>"),
+    }
+    for kind, (status, text) in bad.items():
+        tally = Tally()
+        check_answer(tally, "{ a }", status, text)
+        assert [p.split(":")[0] for p in tally.problems] == [kind], (kind, tally.problems)
