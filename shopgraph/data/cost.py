@@ -70,16 +70,16 @@ def key_read_units(keys: int, item_bytes: int, *, consistent: bool = False) -> f
     return keys * per_key * (2 if consistent else 1)
 
 
-def query_read_units(items: int, item_bytes: int, *, consistent: bool = False) -> float:
-    """Read units of one Query returning `items` items of about `item_bytes`:
-    their sizes are summed and the sum rounded up to 4 KB."""
-    units = -(-(items * item_bytes) // READ_UNIT_BYTES) * EVENTUAL_READ
-    return units * (2 if consistent else 1)
+def query_read_units(items: int, item_bytes: int) -> float:
+    """Read units of one eventually consistent Query returning `items` items of
+    about `item_bytes`: their sizes are summed and the sum rounded up to 4 KB."""
+    return -(-(items * item_bytes) // READ_UNIT_BYTES) * EVENTUAL_READ
 
 
-def transact_item_write_units(item_bytes: int = KILOBYTE) -> int:
-    """Write units of one item of a TransactWriteItems: 2 per KB, rounded up."""
-    return 2 * max(1, -(-item_bytes // KILOBYTE))
+def write_units(item_bytes: int, *, transaction: bool = False) -> int:
+    """Write units of one item written once: 1 per KB, rounded up; 2 per KB in
+    a TransactWriteItems."""
+    return max(1, -(-item_bytes // KILOBYTE)) * (2 if transaction else 1)
 
 
 def attribute_size(value: dict[str, Any]) -> int:
@@ -124,7 +124,7 @@ def transactional_write_units(transact_items: list[dict[str, Any]]) -> float:
             **body.get("Key", {}),
             **body.get("ExpressionAttributeValues", {}),
         }
-        units += transact_item_write_units(item_size(attributes))
+        units += write_units(item_size(attributes), transaction=True)
     return float(units)
 
 

@@ -106,13 +106,18 @@ class RequestContext:
         self._viewer = asyncio.get_running_loop().create_future()
         self._viewer.set_result(user)
 
-    async def _load_viewer(self) -> User | None:
+    def bearer(self) -> str | None:
+        """The request's session token: from the Authorization header, or
+        from a websocket's connection_init payload."""
         if self.token is None and isinstance(self.connection_params, dict):
-            # Websocket clients send the token in connection_init's payload.
             authorization = self.connection_params.get(
                 "Authorization"
             ) or self.connection_params.get("authorization")
             self.token = bearer_token(authorization if isinstance(authorization, str) else None)
+        return self.token
+
+    async def _load_viewer(self) -> User | None:
+        self.bearer()
         hashed = self.token_hash
         if not hashed:
             return None

@@ -4,24 +4,15 @@ is refused before it runs, with not a single DynamoDB call."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 from graphql import ExecutionResult, GraphQLError
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
 from shopgraph.errors import MaxCostExceeded, ShopError
+from shopgraph.resolvers.context import RequestContext
 from shopgraph.schema.cost_rules import VIEWER_UNITS
 from shopgraph.schema.query_cost import Rules, requested_cost
-
-
-def _has_token(context: Any) -> bool:
-    if getattr(context, "token", None):
-        return True
-    params = getattr(context, "connection_params", None)
-    return isinstance(params, dict) and bool(
-        params.get("Authorization") or params.get("authorization")
-    )
 
 
 class QueryCostLimit(SchemaExtension):
@@ -49,7 +40,7 @@ class QueryCostLimit(SchemaExtension):
                 self.rules,
             )
             if requested is not None:
-                recorder.requested = requested.total(VIEWER_UNITS, _has_token(context))
+                recorder.requested = requested.total(VIEWER_UNITS, context.bearer() is not None)
                 refusal = await self._refusal(context, recorder.requested)
                 if refusal is not None and execution.operation_type is OperationType.SUBSCRIPTION:
                     raise refusal  # a subscription ignores a result set here; it reports this
@@ -57,10 +48,10 @@ class QueryCostLimit(SchemaExtension):
                     execution.result = ExecutionResult(data=None, errors=[refusal])
         yield
 
-    async def _refusal(self, context: Any, cost: float) -> GraphQLError | None:
+    async def _refusal(self, context: RequestContext, cost: float) -> GraphQLError | None:
         if cost <= self.limit:
             return None
-        if cost <= self.admin_limit and _has_token(context):
+        if cost <= self.admin_limit and context.bearer() is not None:
             try:
                 viewer = await context.viewer()
             except ShopError as exc:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from shopgraph.data import entities
-from shopgraph.data.cost import KILOBYTE, key_read_units, query_read_units
+from shopgraph.data.cost import key_read_units, query_read_units, write_units
 from shopgraph.data.model import Entity
 from shopgraph.domain.orders import MAX_PRODUCTS_PER_ORDER as MOST_LINES
 from shopgraph.schema.query_cost import FieldCost, Rule, Rules
@@ -36,6 +36,10 @@ ITEM_BYTES = {
 }
 
 
+PRODUCT, ORDER, LINE, USER = entities.PRODUCT, entities.ORDER, entities.ORDER_LINE, entities.USER
+COUNTER, IDEMPOTENCY = entities.ATTEMPT_COUNTER, entities.IDEMPOTENCY
+
+
 def _bytes(entity: Entity[Any]) -> int:
     return ITEM_BYTES[entity.name]
 
@@ -52,19 +56,21 @@ def _page(entity: Entity[Any], first: int) -> float:
 def _write(entity: Entity[Any], *, transaction: bool = False) -> float:
     """Writing one item: 1 unit per KB (2 in a transaction), in the table and
     again in each index that holds the entity (sparse ones counted too)."""
-    kilobytes = max(1, -(-_bytes(entity) // KILOBYTE))
-    return kilobytes * (2 if transaction else 1) * len(entity.keys)
+    return write_units(_bytes(entity), transaction=transaction) * len(entity.keys)
 
 
 # The signed-in user's lookup: the session, then the user.
 VIEWER_UNITS = _keys(entities.SESSION) + _keys(entities.USER)
 
 
+# Arguments come as graphql-core coerces them: input objects are dicts.
+
+
 def _length(value: Any, name: str | None = None) -> int:
     """The length of a list argument, or of a list inside an input object."""
     if name is not None:
-        value = value.get(name) if isinstance(value, Mapping) else getattr(value, name, None)
-    return len(value) if isinstance(value, list | tuple) else 0
+        value = value.get(name) if isinstance(value, Mapping) else None
+    return len(value) if isinstance(value, list) else 0
 
 
 def _first(args: Mapping[str, Any]) -> int:
@@ -73,20 +79,10 @@ def _first(args: Mapping[str, Any]) -> int:
 
 
 def _idempotency_key(value: Any) -> int:
-    key = value.get("idempotencyKey") if isinstance(value, Mapping) else None
-    key = key if key is not None else getattr(value, "idempotency_key", None)
-    return 1 if key else 0
+    return 1 if isinstance(value, Mapping) and value.get("idempotencyKey") else 0
 
 
 def rules(*, status_shards: int, view_shards: int) -> Rules:
-    PRODUCT, ORDER, LINE, USER = (
-        entities.PRODUCT,
-        entities.ORDER,
-        entities.ORDER_LINE,
-        entities.USER,
-    )
-    COUNTER, IDEMPOTENCY = entities.ATTEMPT_COUNTER, entities.IDEMPOTENCY
-
     def fixed(units: float = 0.0, *, viewer: bool = False) -> Rule:
         cost = FieldCost(units=units, viewer=viewer)
         return lambda args: cost

@@ -173,6 +173,8 @@ class _Walk:
             return {}
 
     def _included(self, node: Any) -> bool:
+        if not node.directives:
+            return True
         skip = get_directive_values(GraphQLSkipDirective, node, self.variables)
         if skip and skip.get("if") is True:
             return False
