@@ -1,4 +1,5 @@
-"""Passwords (salted scrypt) and session tokens (256-bit, stored only as SHA-256)."""
+"""Passwords (salted scrypt) and session tokens (256 random bits after the
+user's id, stored only as SHA-256)."""
 
 from __future__ import annotations
 
@@ -53,8 +54,21 @@ async def burn_password_check(password: str) -> None:
     await verify_password(password, _DUMMY_HASH)
 
 
-def new_token() -> str:
-    return secrets.token_urlsafe(32)  # 256 bits
+# Between the user id and the secret: neither an id nor token_urlsafe uses it.
+TOKEN_SEPARATOR = "."
+
+
+def new_token(user_id: str) -> str:
+    """`<userId>.<256 random bits>`. The id is public (anyone may read a user's
+    id and name); it lets the session and its user be read in one batch."""
+    return f"{user_id}{TOKEN_SEPARATOR}{secrets.token_urlsafe(32)}"
+
+
+def claimed_user_id(token: str) -> str | None:
+    """The user id a token names, or None for a token without one (those
+    issued before tokens carried it); the session must still agree."""
+    user_id, separator, secret = token.partition(TOKEN_SEPARATOR)
+    return user_id if separator and user_id and secret else None
 
 
 def token_hash(token: str) -> str:

@@ -362,21 +362,38 @@ async def test_an_admin_sees_private_fields_through_an_order(world: World) -> No
 # --- tokens that count as no token ------------------------------------------------------------
 
 
+async def _session_for(db, token: str, user_id: str, *, ttl: int) -> str:
+    """A session item for token, written straight to the table."""
+    session = Session(
+        token_hash=hashlib.sha256(token.encode()).hexdigest(),
+        user_id=user_id,
+        created_at=instant(),
+        expires_at=instant(days=1),
+        ttl=ttl,
+    )
+    await put_items(db, [session.to_item()])
+    return f"Bearer {token}"
+
+
 async def _authorization(kind: str, world: World, db) -> str:
+    owner = world.ids[OWNER]
     if kind == "unknown":
         return f"Bearer {secrets.token_urlsafe(32)}"
+    if kind == "unknown, naming a user":
+        return f"Bearer {owner}.{secrets.token_urlsafe(32)}"
     if kind == "expired":
         # A session past its ttl, still in the table (TTL deletion lags).
-        token = secrets.token_urlsafe(32)
-        session = Session(
-            token_hash=hashlib.sha256(token.encode()).hexdigest(),
-            user_id=world.ids[OWNER],
-            created_at=instant(),
-            expires_at=instant(days=1),
-            ttl=int(time.time()) - 60,
-        )
-        await put_items(db, [session.to_item()])
-        return f"Bearer {token}"
+        return await _session_for(db, secrets.token_urlsafe(32), owner, ttl=int(time.time()) - 60)
+    if kind == "expired, naming its user":
+        token = f"{owner}.{secrets.token_urlsafe(32)}"
+        return await _session_for(db, token, owner, ttl=int(time.time()) - 60)
+    if kind == "naming another user than its session":
+        # The token's prefix says the owner; the session belongs to someone else.
+        token = f"{owner}.{secrets.token_urlsafe(32)}"
+        return await _session_for(db, token, world.ids[OTHER], ttl=int(time.time()) + 3600)
+    if kind == "another user's id put before a real token":
+        real = world.tokens[OTHER]
+        return f"Bearer {owner}.{real.partition('.')[2]}"
     if kind == "ended":
         token = await world.api.log_in(OWNER_EMAIL, "correct-horse")
         assert (await world.api.data("mutation { logOut }", token=token)) == {"logOut": True}
@@ -393,7 +410,20 @@ async def _authorization(kind: str, world: World, db) -> str:
 
 
 @pytest.mark.parametrize(
-    "kind", ["unknown", "expired", "ended", "garbage", "overlong", "wrong scheme", "scheme only"]
+    "kind",
+    [
+        "unknown",
+        "unknown, naming a user",
+        "expired",
+        "expired, naming its user",
+        "naming another user than its session",
+        "another user's id put before a real token",
+        "ended",
+        "garbage",
+        "overlong",
+        "wrong scheme",
+        "scheme only",
+    ],
 )
 async def test_a_token_that_does_not_work_counts_as_no_token(world: World, db, kind: str) -> None:
     authorization = await _authorization(kind, world, db)
@@ -427,3 +457,24 @@ async def test_a_token_that_does_not_work_counts_as_no_token(world: World, db, k
 
     log_out = await ask("mutation { logOut }")
     assert error_codes(log_out) == [UNAUTH]
+
+
+async def test_the_session_and_its_user_are_one_batch(world: World, db) -> None:
+    """A token names its user, so the session and the user are read in the
+    same BatchGetItem; a token from before tokens named their user still
+    signs in, with the session read first."""
+
+    async def viewer(authorization: str) -> tuple[Any, dict[str, int]]:
+        response = await world.api.post({"query": "{ viewer { id } }"}, Authorization=authorization)
+        body = await response.json()
+        assert not body.get("errors"), body["errors"]
+        return body["data"]["viewer"], body["extensions"]["cost"]["calls"]
+
+    token = world.tokens[OWNER]
+    assert token is not None and token.startswith(world.ids[OWNER] + ".")
+    assert await viewer(f"Bearer {token}") == ({"id": world.ids[OWNER]}, {"BatchGetItem": 1})
+
+    older = await _session_for(
+        db, secrets.token_urlsafe(32), world.ids[OWNER], ttl=int(time.time()) + 3600
+    )
+    assert await viewer(older) == ({"id": world.ids[OWNER]}, {"BatchGetItem": 2})

@@ -117,14 +117,14 @@ async def test_twenty_products_with_view_counts_are_still_two_calls(api: Api, db
     assert calls == {"Query": 1, "BatchGetItem": 1}
 
 
-async def test_the_profile_page_is_four_calls(api: Api, demo: dict[str, str]) -> None:
+async def test_the_profile_page_is_three_calls(api: Api, demo: dict[str, str]) -> None:
     for query, page in ((PEER_PROFILE, 20), (BENCH_PROFILE, 10)):
         data, calls = await calls_of(api, query, token=demo["customer"])
         nodes = data["viewer"]["orders"]["nodes"]
         assert len(nodes) == page
         assert all(n["items"] and all(i["product"]["name"] for i in n["items"]) for n in nodes)
-        # The session, the viewer, the orders page with their lines, all products at once.
-        assert calls == {"GetItem": 1, "BatchGetItem": 2, "Query": 1}
+        # The session with the viewer, the orders page with their lines, all products at once.
+        assert calls == {"BatchGetItem": 2, "Query": 1}
 
 
 async def test_orders_by_status_is_a_query_per_shard_and_one_batch_of_users(
@@ -132,8 +132,8 @@ async def test_orders_by_status_is_a_query_per_shard_and_one_batch_of_users(
 ) -> None:
     data, calls = await calls_of(api, BENCH_BY_STATUS, token=demo["admin"])
     assert data["ordersByStatus"]["nodes"]
-    # The session and the admin; one Query per status shard; the orders' users at once.
-    assert calls == {"GetItem": 1, "BatchGetItem": 2, "Query": DEMO.status_shards}
+    # The session with the admin; one Query per status shard; the orders' users at once.
+    assert calls == {"BatchGetItem": 2, "Query": DEMO.status_shards}
 
 
 async def test_orders_placed_here_carry_their_lines(api: Api, db: Any) -> None:
@@ -158,7 +158,7 @@ async def test_orders_placed_here_carry_their_lines(api: Api, db: Any) -> None:
     assert sorted(len(n["items"]) for n in nodes) == [2, 2, 3, 3, 3]
     assert {i["quantity"] for n in nodes if len(n["items"]) == 2 for i in n["items"]} == {2}
     # One lines Query for each of the two older orders only.
-    assert calls == {"GetItem": 1, "BatchGetItem": 2, "Query": 1 + len(old)}
+    assert calls == {"BatchGetItem": 2, "Query": 1 + len(old)}
 
 
 async def test_an_orders_lines_come_by_product_id_as_placed_and_as_read(api: Api, db: Any) -> None:

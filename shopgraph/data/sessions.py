@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from shopgraph.data import entities
+from shopgraph.data.codec import Item
 from shopgraph.data.dynamo import Dynamo
 from shopgraph.data.entities import Session
 
@@ -13,9 +14,8 @@ async def put_session(db: Dynamo, session: Session) -> None:
     await db.put(session.to_item(), condition="attribute_not_exists(PK)")
 
 
-async def live_session(db: Dynamo, token_hash: str) -> Session | None:
-    """The session, unless absent or past its ttl (TTL deletion may lag by days)."""
-    item = await db.get(entities.SESSION.key(token_hash=token_hash))
+def live(item: Item | None) -> Session | None:
+    """The session in item, unless absent or past its ttl (TTL deletion may lag by days)."""
     if not item:
         return None
     session = Session.from_item(item)

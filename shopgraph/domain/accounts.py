@@ -36,7 +36,7 @@ def new_user_id() -> str:
 
 
 async def open_session(db: Dynamo, user: User, ttl_seconds: int) -> SignedIn:
-    token = new_token()
+    token = new_token(user.id)
     expires = time.time() + ttl_seconds
     session = Session(
         token_hash=token_hash(token),

@@ -8,12 +8,12 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
-from shopgraph.data import sessions
 from shopgraph.data.dynamo import Dynamo
 from shopgraph.data.entities import User
+from shopgraph.data.model import ID_PATTERN
 from shopgraph.data.paging import CursorCodec
 from shopgraph.resolvers.loaders import Loaders
-from shopgraph.security import token_hash
+from shopgraph.security import claimed_user_id, token_hash
 from shopgraph.settings import Settings
 
 MAX_TOKEN_LENGTH = 256
@@ -117,11 +117,18 @@ class RequestContext:
         return self.token
 
     async def _load_viewer(self) -> User | None:
-        self.bearer()
-        hashed = self.token_hash
-        if not hashed:
+        token = self.bearer()
+        if not token:
             return None
-        session = await sessions.live_session(self.db, hashed)
-        if session is None:
-            return None
-        return await self.loaders.users.load(session.user_id)
+        hashed = token_hash(token)
+        claimed = claimed_user_id(token)
+        if claimed is None or not ID_PATTERN.match(claimed):
+            # A token from before tokens named their user: the session says who.
+            session = await self.loaders.sessions.load(hashed)
+            return await self.loaders.users.load(session.user_id) if session else None
+        # The session and the user it claims, in one batch; the user counts
+        # only where the session names them too.
+        session, user = await asyncio.gather(
+            self.loaders.sessions.load(hashed), self.loaders.users.load(claimed)
+        )
+        return user if session is not None and session.user_id == claimed else None

@@ -16,10 +16,10 @@ from typing import TypeVar
 
 from aiodataloader import DataLoader
 
-from shopgraph.data import entities, orders, products
+from shopgraph.data import entities, orders, products, sessions
 from shopgraph.data.codec import Item
 from shopgraph.data.dynamo import Dynamo
-from shopgraph.data.entities import Order, OrderLine, Product, User
+from shopgraph.data.entities import Order, OrderLine, Product, Session, User
 from shopgraph.data.paging import CursorCodec, Page
 
 K = TypeVar("K", bound=Hashable)
@@ -96,6 +96,13 @@ class Loaders:
     @functools.cached_property
     def users(self) -> DataLoader[str, User | None]:
         return _by_key(self.items, lambda i: entities.USER.key(id=i), User.from_item)
+
+    @functools.cached_property
+    def sessions(self) -> DataLoader[str, Session | None]:
+        """Live sessions by token hash (an expired one is None)."""
+        return _by_key(
+            self.items, lambda hashed: entities.SESSION.key(token_hash=hashed), sessions.live
+        )
 
     @functools.cached_property
     def products(self) -> DataLoader[str, Product | None]:
