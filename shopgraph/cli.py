@@ -224,21 +224,16 @@ def engine_command(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def stream_worker(settings: Settings, args: argparse.Namespace) -> int:
-    """The stream consumer alone: salesStats, without serving GraphQL."""
-    from shopgraph.stream.broker import Broker
-    from shopgraph.stream.runtime import stream_runtime
+    """Reads the leased shards of the stream: salesStats, and changes to Redis."""
+    from shopgraph.stream.worker import run_stream_worker
 
     async def run() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        async with open_client(settings) as client:
-            await ensure_table(client, settings.table_name)
-            async with stream_runtime(settings, client, Broker()):
-                print(f"stream worker reading the stream of {settings.table_name}")
-                await stop.wait()
-        print("stream worker stopped")
+        await run_stream_worker(settings, stop, lambda line: print(line, flush=True))
+        print("stream worker stopped", flush=True)
 
     asyncio.run(run())
     return 0
@@ -295,7 +290,9 @@ def parser() -> argparse.ArgumentParser:
     _add_seed_options(seed_parser)
 
     worker_parser = commands.add_parser(
-        "stream-worker", help="run only the stream consumer (salesStats)"
+        "stream-worker",
+        help="read the table's stream (its leased shards): salesStats, and change events "
+        "published to Redis ($SHOPGRAPH_REDIS_URL) for serve processes",
     )
     export_parser = commands.add_parser("export-schema", help="write the schema's SDL")
     export_parser.add_argument("--output", type=Path, default=None)

@@ -108,6 +108,20 @@ class Settings:
     stream_consumer: bool = True
     # Changes a subscriber may fall behind before it is dropped.
     subscriber_queue: int = 100
+    # Past changes a resuming subscriber (`after:`) may be sent before it is
+    # told to start afresh; also what a process without Redis keeps for that.
+    subscription_replay: int = 10_000
+    # Where change events travel between stream workers and serve processes
+    # (Redis Streams); None: one process reads the table's stream itself.
+    redis_url: str | None = None
+    # The Redis stream of change events; None: shopgraph:<table>:changes.
+    redis_stream: str | None = None
+    # About how many events the Redis stream keeps (XADD MAXLEN ~): how far
+    # back a serve process or a subscriber can catch up.
+    redis_stream_maxlen: int = 100_000
+    # A stream worker's lease on a shard: renewed every third of this; another
+    # worker takes a shard over once its lease has gone this long unrenewed.
+    stream_lease_seconds: float = 10.0
     # What one GraphQL document may ask for.
     max_depth: int = 12
     max_aliases: int = 30
@@ -194,6 +208,13 @@ class Settings:
             streams_endpoint_url=env.get("AWS_ENDPOINT_URL_DYNAMODB_STREAMS") or None,
             stream_consumer=_flag(env, "SHOPGRAPH_STREAM_CONSUMER", d.stream_consumer),
             subscriber_queue=_int(env, "SHOPGRAPH_SUBSCRIBER_QUEUE", d.subscriber_queue),
+            subscription_replay=_int(env, "SHOPGRAPH_SUBSCRIPTION_REPLAY", d.subscription_replay),
+            redis_url=env.get("SHOPGRAPH_REDIS_URL") or None,
+            redis_stream=env.get("SHOPGRAPH_REDIS_STREAM") or None,
+            redis_stream_maxlen=_int(env, "SHOPGRAPH_REDIS_STREAM_MAXLEN", d.redis_stream_maxlen),
+            stream_lease_seconds=_seconds(
+                env, "SHOPGRAPH_STREAM_LEASE_SECONDS", d.stream_lease_seconds
+            ),
             max_depth=_int(env, "SHOPGRAPH_MAX_DEPTH", d.max_depth),
             max_aliases=_int(env, "SHOPGRAPH_MAX_ALIASES", d.max_aliases),
             max_tokens=_int(env, "SHOPGRAPH_MAX_TOKENS", d.max_tokens),
@@ -240,6 +261,11 @@ class Settings:
                 "SHOPGRAPH_SECRET is not set: cursors are signed with a random per-process "
                 "key and stop working on restart or on another instance"
             )
+
+    @property
+    def change_stream(self) -> str:
+        """The Redis stream that carries this table's change events."""
+        return self.redis_stream or f"shopgraph:{self.table_name}:changes"
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]

@@ -122,8 +122,8 @@ async def test_a_record_applied_but_not_checkpointed_counts_once(
 
     applied: list[str] = []
 
-    async def apply(record: dict[str, Any]) -> None:
-        change = status_change(record)
+    async def apply(record: dict[str, Any], shard_id: str) -> None:
+        change = status_change(record, shard_id)
         if change and await apply_completion(db, change):
             applied.append(change.event_id)
 

@@ -400,6 +400,46 @@ STREAM_CHECKPOINT = Entity(
 
 
 @dataclass(frozen=True)
+class ShardLease:
+    """Which stream worker reads a shard. Its owner renews it by counting up;
+    another worker takes it over once the count has stood still for the lease
+    time, as it sees it (so the workers' clocks need not agree)."""
+
+    consumer: str
+    shard_id: str
+    counter: int
+    owner: str | None = None  # None: released, free to take
+    finished: bool | None = None  # the shard is closed and read to its end
+
+
+SHARD_LEASE = Entity(
+    ShardLease,
+    "ShardLease",
+    table=Key("LEASE#{consumer}", "SHARD#{shard_id}"),
+    key_only=("consumer", "shard_id"),
+)
+
+
+@dataclass(frozen=True)
+class StreamWorker:
+    """A stream worker's heartbeat, beside the leases: shards are shared among
+    the workers whose count moves."""
+
+    consumer: str
+    worker_id: str
+    counter: int
+    ttl: int  # a stopped worker's heartbeat goes by TTL
+
+
+STREAM_WORKER = Entity(
+    StreamWorker,
+    "StreamWorker",
+    table=Key("LEASE#{consumer}", "WORKER#{worker_id}"),
+    key_only=("consumer", "worker_id"),
+)
+
+
+@dataclass(frozen=True)
 class AppliedEvent:
     """Marks a stream record whose effect a consumer applied (exactly once)."""
 
@@ -447,6 +487,8 @@ ALL_ENTITIES: tuple[Entity[Any], ...] = (
     IDEMPOTENCY,
     SALES_STATS,
     STREAM_CHECKPOINT,
+    SHARD_LEASE,
+    STREAM_WORKER,
     APPLIED_EVENT,
     ATTEMPT_COUNTER,
 )

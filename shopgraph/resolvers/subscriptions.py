@@ -8,10 +8,11 @@ import logging
 from collections.abc import AsyncIterator
 
 from shopgraph.data.timefmt import now_iso
-from shopgraph.errors import NotFound, Unavailable
+from shopgraph.errors import InvalidCursor, NotFound, Unavailable
 from shopgraph.resolvers import auth
 from shopgraph.resolvers.context import RequestContext
 from shopgraph.resolvers.orders import visible_order
+from shopgraph.stream.broker import FeedInterrupted, HistoryGone
 from shopgraph.stream.records import StatusChange
 
 log = logging.getLogger("shopgraph.stream")
@@ -37,8 +38,11 @@ def _drop_connection(ctx: RequestContext) -> None:
 
 
 async def order_status_changes(
-    ctx: RequestContext, order_id: str | None
+    ctx: RequestContext, order_id: str | None, after: str | None = None
 ) -> AsyncIterator[StatusChange]:
+    """The changes the viewer may see, as they happen; after a change's
+    cursor, first those since that change (a subscriber that reconnects,
+    to this process or another, misses nothing and gets nothing twice)."""
     viewer = await auth.require_viewer(ctx)
     number = None
     if order_id is not None:
@@ -54,16 +58,26 @@ async def order_status_changes(
     since = now_iso()
 
     def accepts(change: StatusChange) -> bool:
-        if change.changed_at < since:
+        if after is None and change.changed_at < since:
             return False
         if number is not None and change.order.number != number:
             return False
         return viewer.is_admin or change.order.user_id == viewer.id
 
-    subscriber = ctx.broker.subscribe(accepts, on_drop=lambda: _drop_connection(ctx))
+    try:
+        subscriber = await ctx.broker.subscribe(
+            accepts, on_drop=lambda: _drop_connection(ctx), after=after
+        )
+    except HistoryGone:
+        raise InvalidCursor(
+            "This cursor is not among the changes kept here any more (or never was): "
+            "subscribe without `after` and read current state by query"
+        ) from None
     try:
         async for change in subscriber.changes():
             ctx.fresh_loaders()
             yield change
+    except FeedInterrupted as interrupted:
+        raise Unavailable(str(interrupted)) from None
     finally:
         ctx.broker.unsubscribe(subscriber)

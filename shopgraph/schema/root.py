@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from typing import Annotated
 
 import strawberry
 
@@ -239,12 +240,24 @@ class Subscription:
         "order, pushed from the table's stream."
     )
     async def order_status_changed(
-        self, info: Ctx, order_id: strawberry.ID | None = None
+        self,
+        info: Ctx,
+        order_id: strawberry.ID | None = None,
+        after: Annotated[
+            str | None,
+            strawberry.argument(
+                description="The `cursor` of the last change received: resume after it "
+                "(changes since then come first, none twice); INVALID_CURSOR where it "
+                "is no longer kept."
+            ),
+        ] = None,
     ) -> AsyncGenerator[OrderStatusChange, None]:
-        async for change in subscriptions.order_status_changes(info.context, order_id):
+        async for change in subscriptions.order_status_changes(info.context, order_id, after):
             yield OrderStatusChange(
                 order=Order(entity=change.order),
                 previous_status=change.previous_status,
                 status=change.order.status,
                 changed_at=change.changed_at,
+                event_id=strawberry.ID(change.event_id),
+                cursor=change.position or "",
             )

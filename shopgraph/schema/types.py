@@ -323,6 +323,13 @@ class OrderStatusChange:
     previous_status: OrderStatus | None
     status: OrderStatus
     changed_at: DateTime
+    event_id: strawberry.ID = strawberry.field(
+        description="The change's own id, the same on every server and however often "
+        "it is sent: drop a change whose id you have seen."
+    )
+    cursor: str = strawberry.field(
+        description="Pass as `after` when subscribing again, to resume after this change."
+    )
 
 
 @strawberry.type

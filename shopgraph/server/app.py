@@ -23,7 +23,7 @@ from shopgraph.server.state import ARRIVED, REQUEST_ID, SUMMARY, AppState
 from shopgraph.server.view import ShopGraphQLView, asks_for_websocket, error_response
 from shopgraph.settings import Settings
 from shopgraph.stream.broker import Broker
-from shopgraph.stream.runtime import stream_runtime
+from shopgraph.stream.live import live_changes
 
 log = logging.getLogger("shopgraph.http")
 RETRY_AFTER_SECONDS = 1
@@ -120,8 +120,8 @@ async def readyz(request: web.Request) -> web.Response:
     if not probe.ready:
         return web.json_response({"status": "unavailable", "reason": probe.reason}, status=503)
     body: dict[str, object] = {"status": "ready", "table": state.settings.table_name}
-    if state.stream is not None:
-        body["stream"] = state.stream.status()
+    if state.changes is not None:
+        body["stream"] = state.changes.status()
     return web.json_response(body)
 
 
@@ -135,7 +135,9 @@ def create_app(
         schema=build_schema(settings),
         cursors=CursorCodec(settings.secret),
         graphiql=build_page(settings.graphiql_assets),
-        broker=Broker(queue_size=settings.subscriber_queue),
+        broker=Broker(
+            queue_size=settings.subscriber_queue, replay_limit=settings.subscription_replay
+        ),
         persisted=PersistedQueries(settings.persisted_queries),
         admission=Admission(
             AdaptiveLimit(
@@ -160,11 +162,8 @@ def create_app(
         ):
             state.client = client
             state.readiness = ready
-            if not settings.stream_consumer:
-                yield
-                return
-            async with stream_runtime(settings, client, state.broker, endpoint_url) as runtime:
-                state.stream = runtime
+            async with live_changes(settings, client, state.broker, endpoint_url) as changes:
+                state.changes = changes
                 yield
 
     app.cleanup_ctx.append(dynamo_client)

@@ -17,7 +17,7 @@ from shopgraph.server.persisted import PersistedQueries
 from shopgraph.server.readiness import Readiness
 from shopgraph.settings import Settings
 from shopgraph.stream.broker import Broker
-from shopgraph.stream.runtime import StreamRuntime
+from shopgraph.stream.live import ChangeSource
 
 REQUEST_ID = web.RequestKey("request_id", str)
 # When the request arrived (the event loop's clock): its deadline counts from here.
@@ -37,6 +37,7 @@ class AppState:
     metrics: Metrics = field(default_factory=Metrics)
     admission: Admission = field(default_factory=Admission)
     client: Any = None  # the aiobotocore DynamoDB client, opened at startup
-    stream: StreamRuntime | None = None  # the stream consumer, when it runs here
+    # Where subscribers' changes come from (the stream read here, or Redis).
+    changes: ChangeSource | None = None
     readiness: Readiness | None = None  # what /readyz asks, opened at startup
     websockets: weakref.WeakSet[web.WebSocketResponse] = field(default_factory=weakref.WeakSet)

@@ -3,7 +3,8 @@
 Parents are read before their children; a closed shard is followed to its
 successors; empty reads back off; each shard's position is written to the table
 after every batch, so a restart resumes where the last batch ended (records
-after it are read again: their effects are idempotent).
+after it are read again: their effects are idempotent). With leases (stream
+workers), only the shards whose lease this process holds are read.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from botocore.exceptions import ClientError
 from shopgraph.data import entities
 from shopgraph.data.dynamo import UNREACHABLE_ERRORS, ConditionFailed, Dynamo, backoff_delay
 from shopgraph.errors import Unavailable
+from shopgraph.stream.leases import ShardLeases
 
 log = logging.getLogger("shopgraph.stream")
 
-RecordHandler = Callable[[dict[str, Any]], Awaitable[None]]
+# Called with each record and the id of the shard it came from, in order.
+RecordHandler = Callable[[dict[str, Any], str], Awaitable[None]]
 _BACK_OFF = frozenset({"LimitExceededException", "ThrottlingException", "InternalServerError"})
 
 
@@ -51,6 +54,8 @@ class StreamConsumer:
     handle: RecordHandler
     discovery_interval: float = 5.0
     idle_poll: float = 0.5
+    # None: read every shard (one process alone); else only those leased here.
+    leases: ShardLeases | None = None
     shards: dict[str, ShardState] = field(default_factory=dict)
     _tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
@@ -88,13 +93,20 @@ class StreamConsumer:
                 )
             except (Unavailable, *UNREACHABLE_ERRORS):
                 log.warning("stream discovery: the store cannot be reached; trying again")
-            await self._pause(self.discovery_interval)
+            interval = self.discovery_interval
+            if self.leases is not None:
+                interval = min(interval, self.leases.renew_interval)
+            await self._pause(interval)
 
     async def stop(self) -> None:
         self._stopping.set()
         tasks = list(self._tasks.values())
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        if self.leases is not None:
+            # After the last checkpoints: whoever takes the shards on starts there.
+            with contextlib.suppress(Unavailable, ClientError, *UNREACHABLE_ERRORS):
+                await self.leases.release_all()
 
     async def _discover(self, arn: str) -> None:
         shards: list[dict[str, Any]] = []
@@ -107,13 +119,19 @@ class StreamConsumer:
                 break
             params["ExclusiveStartShardId"] = last
         known = {s["ShardId"] for s in shards}
+        readable = []
         for shard in shards:
             shard_id = shard["ShardId"]
-            if self._finished(shard_id) or not self._reader_gone(shard_id):
+            if self._finished(shard_id):
                 continue
             parent = shard.get("ParentShardId")
-            parent_done = parent is None or parent not in known or self._finished(parent)
-            if parent_done:
+            if parent is None or parent not in known or self._finished(parent):
+                readable.append(shard_id)
+        if self.leases is not None:
+            held = await self.leases.refresh(readable)
+            readable = [shard_id for shard_id in readable if shard_id in held]
+        for shard_id in readable:
+            if self._reader_gone(shard_id):
                 self._tasks[shard_id] = asyncio.create_task(self._read(arn, shard_id))
 
     def _reader_gone(self, shard_id: str) -> bool:
@@ -153,6 +171,11 @@ class StreamConsumer:
         iterator = await self._iterator(arn, shard_id, state.sequence_number)
         idle = 0
         while iterator and not self._stopping.is_set():
+            if self.leases is not None and not self.leases.holds(shard_id):
+                # Another worker reads it now, from its checkpoint; should the
+                # lease come back, reading starts again from the checkpoint.
+                state.sequence_number = None
+                return
             try:
                 response = await self.streams.get_records(ShardIterator=iterator, Limit=1000)
             except ClientError as exc:
@@ -173,7 +196,7 @@ class StreamConsumer:
             for record in records:
                 if _is_checkpoint(record):
                     own_checkpoints += 1
-                await self.handle(record)
+                await self.handle(record, shard_id)
                 state.sequence_number = record["dynamodb"]["SequenceNumber"]
                 created = record["dynamodb"].get("ApproximateCreationDateTime")
                 if created is not None:
@@ -197,6 +220,8 @@ class StreamConsumer:
         if iterator is None:
             state.finished = True
             log.info("stream shard %s finished", shard_id)
+            if self.leases is not None:
+                await self.leases.finish(shard_id)
 
     async def _pause(self, seconds: float) -> None:
         """Sleeps, but wakes at once when the consumer is told to stop."""

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from shopgraph.data import entities
@@ -12,11 +13,19 @@ from shopgraph.data.entities import Order, OrderStatus
 
 @dataclass(frozen=True)
 class StatusChange:
+    # The stream record's own id: the same wherever and however often the
+    # record is read, so anyone can drop a duplicate by it.
     event_id: str
     sequence_number: str
     order: Order
     previous_status: OrderStatus | None  # None: the order was just placed
     changed_at: str
+    shard_id: str = ""
+    # The order as the record holds it (DynamoDB JSON), to pass the event on.
+    image: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    # Where the change stands in the feed that delivered it (a Redis Streams
+    # entry id, or this process's own count): what a subscriber resumes after.
+    position: str | None = None
 
     @property
     def completes_order(self) -> bool:
@@ -28,7 +37,7 @@ class StatusChange:
         )
 
 
-def status_change(record: dict[str, Any]) -> StatusChange | None:
+def status_change(record: dict[str, Any], shard_id: str = "") -> StatusChange | None:
     """The status change a record carries: an order inserted, or an order whose
     status differs between the old and new images. Anything else is None."""
     change = record.get("dynamodb") or {}
@@ -46,4 +55,6 @@ def status_change(record: dict[str, Any]) -> StatusChange | None:
         order=order,
         previous_status=previous,
         changed_at=order.updated_at or order.created_at,
+        shard_id=shard_id,
+        image=new_image,
     )

@@ -1,40 +1,50 @@
-"""The stream consumer as the server runs it: salesStats and subscriptions."""
+"""The stream consumer as a process runs it: salesStats, then the change passed on.
+
+A serve process without Redis passes each change to its own subscribers; a
+stream worker publishes it to Redis (or, without Redis, only counts sales).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from shopgraph.data.dynamo import UNREACHABLE_ERRORS, Dynamo, open_client
 from shopgraph.errors import Unavailable
 from shopgraph.settings import Settings
-from shopgraph.stream.broker import Broker
 from shopgraph.stream.consumer import StreamConsumer
-from shopgraph.stream.records import status_change
+from shopgraph.stream.leases import ShardLeases
+from shopgraph.stream.records import StatusChange, status_change
 from shopgraph.stream.sales import CONSUMER, apply_completion
 
 log = logging.getLogger("shopgraph.stream")
 
+# Where a change goes once its effects are applied.
+Sink = Callable[[StatusChange], Awaitable[None]]
+# How long a stop waits for readers to end their batch before cutting them off.
+STOP_GRACE_SECONDS = 10.0
+
 
 class StreamRuntime:
-    def __init__(self, db: Dynamo, streams: Any, broker: Broker) -> None:
-        self.broker = broker
+    def __init__(
+        self, db: Dynamo, streams: Any, sink: Sink | None, leases: ShardLeases | None = None
+    ) -> None:
         self.db = db
-        self.consumer = StreamConsumer(db, streams, CONSUMER, self.handle)
+        self.sink = sink
+        self.consumer = StreamConsumer(db, streams, CONSUMER, self.handle, leases=leases)
         self._task: asyncio.Task[None] | None = None
         self._reporter: asyncio.Task[None] | None = None
 
-    async def handle(self, record: dict[str, Any]) -> None:
-        change = status_change(record)
+    async def handle(self, record: dict[str, Any], shard_id: str) -> None:
+        change = status_change(record, shard_id)
         if change is None:
             return
         await apply_completion(self.db, change)
-        # Each subscriber takes only changes made since it subscribed, so what
-        # is read again after a restart reaches nobody twice.
-        self.broker.publish(change)
+        if self.sink is not None:
+            await self.sink(change)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
@@ -63,7 +73,11 @@ class StreamRuntime:
                 await asyncio.sleep(5)
 
     async def stop(self) -> None:
-        await self.consumer.stop()
+        try:
+            # A reader held up (Redis gone) is cut off: its batch is read again.
+            await asyncio.wait_for(self.consumer.stop(), STOP_GRACE_SECONDS)
+        except TimeoutError:
+            log.warning("stream consumer: readers did not stop in time; cut off")
         for task in (self._task, self._reporter):
             if task:
                 task.cancel()
@@ -71,18 +85,32 @@ class StreamRuntime:
 
     def status(self) -> dict[str, Any]:
         lag = self.consumer.lag_seconds
-        return {
+        status: dict[str, Any] = {
             "shards": len(self.consumer.shards),
             "lagSeconds": None if lag is None else round(lag, 3),
         }
+        leases = self.consumer.leases
+        if leases is not None:
+            status["worker"] = leases.worker_id
+            status["leased"] = sorted(leases.held)
+        return status
 
 
 @asynccontextmanager
 async def stream_runtime(
-    settings: Settings, client: Any, broker: Broker, endpoint_url: str | None = None
+    settings: Settings,
+    client: Any,
+    sink: Sink | None,
+    endpoint_url: str | None = None,
+    *,
+    leased: bool = False,
 ) -> AsyncIterator[StreamRuntime]:
+    """The stream read in the background; with `leased`, only the shards this
+    process holds a lease on (a stream worker among others)."""
     async with open_client(settings, endpoint_url, service="dynamodbstreams") as streams:
-        runtime = StreamRuntime(Dynamo(client, settings.table_name), streams, broker)
+        db = Dynamo(client, settings.table_name)
+        leases = ShardLeases(db, CONSUMER, settings.stream_lease_seconds) if leased else None
+        runtime = StreamRuntime(db, streams, sink, leases)
         runtime.start()
         try:
             yield runtime
