@@ -5,7 +5,8 @@
 #                              (in memory); HOST / PORT from the environment or
 #                              `make serve PORT=9000`; SERVE_ARGS='--data-dir .data'
 #   make test                  run the test suite on DynamoDB Local (needs java, node and
-#                              npm; installs Chromium with apt-get when run as root)
+#                              npm; installs Chromium and redis-server with apt-get when
+#                              run as root)
 #   make test-moto             the same suite on moto's server
 #   make fuzz                  the schema fuzzer (tests/test_fuzz.py) at FUZZ_EXAMPLES examples
 #                              (5,000; the suite runs 400), FUZZ_SEED to vary it
@@ -53,7 +54,7 @@ SERVE_ARGS ?=
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup engine chromium serve test test-moto fuzz lint format bench bench-soak bench-compare \
+.PHONY: help setup engine chromium redis serve test test-moto fuzz lint format bench bench-soak bench-compare \
 	bench-overload bench-latency bench-steady clean
 
 help:
@@ -91,14 +92,17 @@ engine: $(STAMP)
 chromium:
 	@bash scripts/chromium.sh
 
+redis:
+	@bash scripts/redis.sh
+
 serve: $(STAMP) $(GRAPHIQL_STAMP) engine
 	$(VENV)/bin/shopgraph serve --seed-demo $(SERVE_ARGS)
 
 # The suite starts its engine itself, on a free loopback port, and stops it.
-test: $(STAMP) $(GRAPHIQL_STAMP) engine chromium
+test: $(STAMP) $(GRAPHIQL_STAMP) engine chromium redis
 	SHOPGRAPH_TEST_ENGINE=dynamodb-local $(VENV)/bin/pytest $(PYTEST_ARGS)
 
-test-moto: $(STAMP) $(GRAPHIQL_STAMP) chromium
+test-moto: $(STAMP) $(GRAPHIQL_STAMP) chromium redis
 	SHOPGRAPH_TEST_ENGINE=moto $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 fuzz: $(STAMP) engine

@@ -47,6 +47,16 @@ def _seed_options(args: argparse.Namespace, settings: Settings) -> SeedOptions:
     )
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"a whole number of at least 1, not {text!r}")
+    return value
+
+
 def _add_seed_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--customers", type=int, default=50)
     parser.add_argument("--products", type=int, default=200)
@@ -131,16 +141,27 @@ def _announce(engine: EngineProcess, data_dir: Path | None) -> None:
 
 
 def serve(settings: Settings, args: argparse.Namespace) -> int:
+    from shopgraph.server import prefork
     from shopgraph.server.app import create_app
 
     host = args.host or settings.host
     port = settings.port if args.port is None else args.port
+    workers = args.workers or settings.workers
     # Before anything slow: a taken port is the most common first failure.
-    if _port_taken(host, port):
+    # (With --reuse-port the port is shared with sibling processes.)
+    if not args.reuse_port and _port_taken(host, port):
         print(
             f"error: port {port} on {host} is already in use; choose another one, "
             f"e.g. PORT={port + 1000 if port < 64000 else 9000} make serve "
             f"(or shopgraph serve --port ...)",
+            file=sys.stderr,
+        )
+        return 2
+    if workers > 1 and not settings.redis_url:
+        print(
+            f"error: serve --workers {workers} needs Redis, so that subscriptions work on "
+            "every process: set SHOPGRAPH_REDIS_URL (e.g. redis://127.0.0.1:6379/0), "
+            "or run one process",
             file=sys.stderr,
         )
         return 2
@@ -155,6 +176,16 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         else:
             settings.warn_if_secret_is_random()
         seed_demo = bool(args.seed_demo == "always" or (args.seed_demo == "embedded" and engine))
+        if workers > 1:
+            print(f"GraphiQL: open http://{host}:{port}/graphql in a browser", flush=True)
+            return prefork.run(
+                settings,
+                host=host,
+                port=port,
+                workers=workers,
+                child_args=functools.partial(_child_args, args, host, port, seed_demo),
+                stream_worker=args.stream_worker,
+            )
         prepare_later: Prepare | None = None
         if not asyncio.run(_prepare_if_reachable(settings, args, seed_demo=seed_demo)):
             # A store that is not up yet (started alongside, restarting) is
@@ -168,11 +199,13 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
             prepare_later = functools.partial(
                 _prepare_table, settings=settings, args=args, seed_demo=seed_demo
             )
-        print(f"GraphiQL: open http://{host}:{port}/graphql in a browser", flush=True)
+        if not args.reuse_port:
+            print(f"GraphiQL: open http://{host}:{port}/graphql in a browser", flush=True)
         web.run_app(
             create_app(settings, prepare=prepare_later),
             host=host,
             port=port,
+            reuse_port=args.reuse_port,
             print=None,
             # A burst of connections waits in the kernel instead of being refused.
             backlog=LISTEN_BACKLOG,
@@ -184,6 +217,18 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         if engine is not None:
             engine.stop()
     return 0
+
+
+def _child_args(
+    args: argparse.Namespace, host: str, port: int, seed_demo: bool, slot: int
+) -> list[str]:
+    """A child of `serve --workers`: the same port, shared; the first one seeds."""
+    child = ["--host", host, "--port", str(port), "--reuse-port"]
+    if seed_demo and slot == 0:
+        child += ["--seed-demo=always", "--customers", str(args.customers)]
+        child += ["--products", str(args.products), "--seed", str(args.seed)]
+        child += ["--orders-per-customer", str(args.orders_per_customer)]
+    return child
 
 
 def create_table(settings: Settings, args: argparse.Namespace) -> int:
@@ -264,6 +309,21 @@ def parser() -> argparse.ArgumentParser:
         help="load the demo dataset (=embedded: only into an embedded engine it started)",
     )
     _add_seed_options(serve_parser)
+    serve_parser.add_argument(
+        "--workers",
+        type=_positive,
+        default=None,
+        help="serve processes on the port (default: $SHOPGRAPH_WORKERS or 1); more than "
+        "one needs Redis ($SHOPGRAPH_REDIS_URL)",
+    )
+    serve_parser.add_argument(
+        "--no-stream-worker",
+        dest="stream_worker",
+        action="store_false",
+        help="with --workers: run no stream worker in the parent (they run elsewhere)",
+    )
+    # A child of --workers: listens beside its siblings on the same port.
+    serve_parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
 
     engine_parser = commands.add_parser(
         "engine", help="install DynamoDB Local, or run the embedded engine on its own"

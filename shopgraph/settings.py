@@ -85,6 +85,8 @@ class Settings:
     region: str = "us-east-1"
     host: str = "127.0.0.1"
     port: int = 8000
+    # Serve processes on the port (`serve --workers`); more than one needs Redis.
+    workers: int = 1
     admin_emails: frozenset[str] = frozenset()
     session_ttl_seconds: int = 86400
     # Guessing: failed log-ins per email, and failed log-ins plus sign-ups per
@@ -188,6 +190,7 @@ class Settings:
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or d.region,
             host=env.get("HOST") or d.host,
             port=_int(env, "PORT", d.port, minimum=0),
+            workers=_int(env, "SHOPGRAPH_WORKERS", d.workers),
             admin_emails=frozenset(_list(env, "SHOPGRAPH_ADMIN_EMAILS", lower=True)),
             session_ttl_seconds=_int(env, "SHOPGRAPH_SESSION_TTL_SECONDS", d.session_ttl_seconds),
             login_max_failures=_int(env, "SHOPGRAPH_LOGIN_MAX_FAILURES", d.login_max_failures),

@@ -154,6 +154,58 @@ async def test_who_may_subscribe(start_api: Any) -> None:
     ] == "UNAUTHENTICATED"
 
 
+RESUMABLE = """
+subscription($after: String) {
+  orderStatusChanged(after: $after) { eventId cursor status order { id } }
+}
+"""
+
+
+async def _changes(url: str, token: str, after: str | None, count: int) -> list[dict[str, Any]]:
+    """The first `count` changes of a subscription (after `after`)."""
+    received: list[dict[str, Any]] = []
+    async with Client(transport=transport(url, token)) as session:
+        request = gql(RESUMABLE)
+        request.variable_values = {"after": after}
+        async for result in session.subscribe(request):
+            received.append(result["orderStatusChanged"])
+            if len(received) == count:
+                break
+    return received
+
+
+async def test_a_subscriber_that_comes_back_resumes_after_its_cursor(start_api: Any) -> None:
+    """Changes made while a subscriber was away come first when it subscribes
+    again with the cursor of the last one it got; then the live ones, each once."""
+    api = await start_api(admin_emails=ADMINS, stream_consumer=True)
+    admin, alice, _ = await _shop(api)
+    url = ws_url(api)
+    listening = asyncio.create_task(_changes(url, alice, None, 2))
+    await asyncio.sleep(1.0)
+    order = (await api.data(PLACE, {"p": "mug"}, token=alice))["placeOrder"]["id"]
+    await api.data(MOVE, {"id": order, "s": "PAID"}, token=admin)
+    first = await asyncio.wait_for(listening, 15)
+    assert [c["status"] for c in first] == ["PENDING", "PAID"]
+
+    # Away: two changes happen.
+    for status in ("SHIPPED", "COMPLETED"):
+        await api.data(MOVE, {"id": order, "s": status}, token=admin)
+    resumed = await asyncio.wait_for(_changes(url, alice, first[0]["cursor"], 3), 15)
+    assert [c["status"] for c in resumed] == ["PAID", "SHIPPED", "COMPLETED"]
+    assert resumed[0]["eventId"] == first[1]["eventId"]
+    assert resumed[0]["cursor"] == first[1]["cursor"]
+    assert len({c["eventId"] for c in first + resumed}) == 4
+
+    for cursor in ("not-a-cursor", "1-1", "99999999999999-1"):
+        async with Client(transport=transport(url, alice)) as session:
+            request = gql(RESUMABLE)
+            request.variable_values = {"after": cursor}
+            with pytest.raises(TransportQueryError) as raised:
+                async for _ in session.subscribe(request):
+                    pass
+        assert raised.value.errors[0]["extensions"]["code"] == "INVALID_CURSOR", cursor  # type: ignore[index]
+
+
 async def _raw_socket(api: Api, session: aiohttp.ClientSession) -> aiohttp.ClientWebSocketResponse:
     return await session.ws_connect(ws_url(api), protocols=["graphql-transport-ws"])
 

@@ -37,7 +37,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _die_with_parent() -> Callable[[], None] | None:
+def die_with_parent() -> Callable[[], None] | None:
     """A preexec_fn that ties the child to this process, where the kernel allows it."""
     if not sys.platform.startswith("linux"):
         return None
@@ -158,7 +158,7 @@ def start_process(
             stdout=log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_die_with_parent(),
+            preexec_fn=die_with_parent(),
         )
         log_file.close()
         engine = EngineProcess(name, endpoint, process, log_path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -110,7 +111,8 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "alive"})
+    # Which process answered: with `serve --workers`, several share the port.
+    return web.json_response({"status": "alive", "pid": os.getpid()})
 
 
 async def readyz(request: web.Request) -> web.Response:

@@ -8,11 +8,14 @@ its parent process. Two or more share the shards by lease (`leases.py`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
+from typing import Any
 
-from shopgraph.data.dynamo import open_client
+from shopgraph.data.dynamo import UNREACHABLE_ERRORS, open_client
 from shopgraph.data.table import ensure_table
+from shopgraph.errors import Unavailable
 from shopgraph.settings import Settings
 from shopgraph.stream import redis_changes
 from shopgraph.stream.runtime import Sink, stream_runtime
@@ -32,7 +35,8 @@ async def run_stream_worker(
         ).publish
     try:
         async with open_client(settings) as client:
-            await ensure_table(client, settings.table_name)
+            if not await _table_ready(client, settings, stop):
+                return
             async with stream_runtime(settings, client, sink, leased=True) as runtime:
                 assert runtime.consumer.leases is not None
                 where = (
@@ -48,3 +52,20 @@ async def run_stream_worker(
     finally:
         if redis is not None:
             await redis.aclose()
+
+
+async def _table_ready(client: Any, settings: Settings, stop: asyncio.Event) -> bool:
+    """Creates the table if missing, waiting while the store cannot be reached;
+    False when told to stop meanwhile."""
+    waited = False
+    while not stop.is_set():
+        try:
+            await ensure_table(client, settings.table_name)
+            return True
+        except (Unavailable, *UNREACHABLE_ERRORS):
+            if not waited:
+                log.warning("stream worker: the store cannot be reached yet; waiting for it")
+                waited = True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 2)
+    return False
