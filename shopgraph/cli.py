@@ -105,7 +105,11 @@ async def _prepare_if_reachable(
 
 
 def _embedded_engine(settings: Settings, args: argparse.Namespace) -> EngineProcess:
-    return start_embedded(args.engine or settings.embedded_engine, _data_dir(settings, args))
+    return start_embedded(
+        args.engine or settings.embedded_engine,
+        _data_dir(settings, args),
+        port=getattr(args, "engine_port", None),
+    )
 
 
 def _data_dir(settings: Settings, args: argparse.Namespace) -> Path | None:
@@ -329,6 +333,14 @@ def parser() -> argparse.ArgumentParser:
         "engine", help="install DynamoDB Local, or run the embedded engine on its own"
     )
     engine_parser.add_argument("action", choices=("install", "run"))
+    engine_parser.add_argument(
+        "--port",
+        dest="engine_port",
+        type=_positive,
+        default=None,
+        help="run: listen on this port (default: a free one); DynamoDB Local listens on "
+        "every interface",
+    )
     for sub in (serve_parser, engine_parser):
         sub.add_argument(
             "--engine",

@@ -24,28 +24,31 @@ MOTO_WARNING = (
 )
 
 
-def start_moto(timeout: float = 60.0) -> EngineProcess:
+def start_moto(timeout: float = 60.0, port: int | None = None) -> EngineProcess:
     def command(port: int) -> list[str]:
         return [sys.executable, "-m", "shopgraph.engine.moto_server", "--port", str(port)]
 
-    engine = start_process("moto", command, timeout=timeout)
+    engine = start_process("moto", command, timeout=timeout, port=port)
     engine.details = f"moto's DynamoDB server (PID {engine.pid}), data in memory"
     return engine
 
 
-def start_embedded(choice: EmbeddedEngine = "auto", data_dir: Path | None = None) -> EngineProcess:
-    """Starts the chosen engine; raises EngineStartError naming the cause."""
+def start_embedded(
+    choice: EmbeddedEngine = "auto", data_dir: Path | None = None, port: int | None = None
+) -> EngineProcess:
+    """Starts the chosen engine (on a free port, or `port`); raises
+    EngineStartError naming the cause."""
     if choice == "moto":
         if data_dir is not None:
             raise EngineStartError("moto keeps no data on disk: a data folder needs DynamoDB Local")
-        return start_moto()
+        return start_moto(port=port)
     if choice == "dynamodb-local":
-        return dynamodb_local.start(data_dir)
+        return dynamodb_local.start(data_dir, port=port)
     available = dynamodb_local.availability()
     if available.ok:
-        return dynamodb_local.start(data_dir)
+        return dynamodb_local.start(data_dir, port=port)
     if data_dir is not None:
         # Falling back would silently lose what the data folder promises to keep.
         raise EngineStartError(f"a data folder needs DynamoDB Local, and {available.missing}")
     print(MOTO_WARNING.format(missing=available.missing), file=sys.stderr, flush=True)
-    return start_moto()
+    return start_moto(port=port)

@@ -185,8 +185,10 @@ def install(*, quiet: bool = False) -> Path:
     return jar
 
 
-def start(data_dir: Path | None = None, *, timeout: float = 60.0) -> EngineProcess:
-    """DynamoDB Local on a free loopback port: in memory, or on disk in data_dir."""
+def start(
+    data_dir: Path | None = None, *, timeout: float = 60.0, port: int | None = None
+) -> EngineProcess:
+    """DynamoDB Local on a free port (or `port`): in memory, or on disk in data_dir."""
     java = find_java()
     if java is None:
         raise EngineStartError(availability().missing)
@@ -215,7 +217,7 @@ def start(data_dir: Path | None = None, *, timeout: float = 60.0) -> EngineProce
             "-disableTelemetry",
         ]
 
-    engine = start_process("dynamodb-local", command, cwd=jar.parent, timeout=timeout)
+    engine = start_process("dynamodb-local", command, cwd=jar.parent, timeout=timeout, port=port)
     where = f"on disk in {data_dir}" if data_dir else "in memory"
     package = f"npm {PACKAGE} {pinned_version()}"
     engine.details = f"DynamoDB Local ({package}, PID {engine.pid}), data {where}"

@@ -136,15 +136,17 @@ def start_process(
     env: dict[str, str] | None = None,
     timeout: float = 60.0,
     attempts: int = 3,
+    port: int | None = None,
 ) -> EngineProcess:
-    """Starts `command_for_port(port)` on a free port and waits until it answers.
+    """Starts `command_for_port(port)` on a free port (or the one given) and
+    waits until it answers.
 
     A port picked free may be taken before the child binds it: then it is tried
     again on another port, up to `attempts` times.
     """
     last_error = ""
-    for _ in range(attempts):
-        port = free_port()
+    for _ in range(1 if port else attempts):
+        port = port or free_port()
         endpoint = f"http://127.0.0.1:{port}"
         log_file = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below, kept on disk
             prefix=f"shopgraph-{name}-", suffix=".log", delete=False

@@ -25,7 +25,11 @@ const gateway = new ApolloGateway({
 const server = new ApolloServer({ gateway });
 try {
   const { url } = await startStandaloneServer(server, {
-    listen: { host: '127.0.0.1', port: 0 },
+    // Loopback and a free port for the tests; docker-compose.yml sets both.
+    listen: {
+      host: process.env.GATEWAY_HOST ?? '127.0.0.1',
+      port: Number(process.env.GATEWAY_PORT ?? 0),
+    },
     context: async ({ req }) => ({ authorization: req.headers.authorization }),
   });
   console.log(JSON.stringify({ url }));
