@@ -132,6 +132,33 @@ async def test_one_order_and_the_admin_view(start_api: Any) -> None:
     }
 
 
+async def test_a_cancelled_order_is_never_news_and_the_changes_after_it_still_come(
+    start_api: Any,
+) -> None:
+    """Ten buyers race for three mugs: the seven transactions that are
+    cancelled announce nothing, and the feed goes on after them."""
+    api = await start_api(admin_emails=ADMINS, stream_consumer=True)
+    admin, alice, _ = await _shop(api)
+    await api.data(
+        'mutation { createProduct(input: {id: "rare", name: "Rare mug", category: "kitchen", '
+        'price: "80.00", stock: 3}) { id } }',
+        token=admin,
+    )
+    async with subscribed(ws_url(api), admin) as events:
+        bodies = await asyncio.gather(
+            *(api.gql(PLACE, {"p": "rare"}, token=alice) for _ in range(10))
+        )
+        placed = [b["data"]["placeOrder"]["id"] for b in bodies if not b.get("errors")]
+        assert len(placed) == 3, bodies
+        await api.data(MOVE, {"id": placed[0], "s": "PAID"}, token=admin)
+        seen = [(await asyncio.wait_for(events.get(), 15))[1] for _ in range(4)]
+        await asyncio.sleep(1.5)
+        assert events.empty(), "a change that never happened was announced"
+    assert sorted((e["order"]["id"], e["status"]) for e in seen) == sorted(
+        [(order, "PENDING") for order in placed] + [(placed[0], "PAID")]
+    )
+
+
 async def _subscribe_error(url: str, token: str | None, order_id: str | None) -> dict[str, Any]:
     async with Client(transport=transport(url, token)) as session:
         request = gql(SUBSCRIPTION)

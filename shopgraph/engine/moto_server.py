@@ -10,6 +10,18 @@ again after its answer was lost would apply twice. DynamoDB answers a repeated
 token (within 10 minutes) with the first success and writes nothing; with
 other parameters, IdempotentParameterMismatchException. So does this server.
 
+And moto cancels a transaction by putting a copy of the table in its place,
+stream included: a reader's shard iterator is left on the old stream, which
+holds the cancelled writes' records and never another. Here a transaction
+keeps its table's stream (not copied, nor rolled back with it) and a
+cancelled one takes back the records it added: readers see what committed,
+and go on seeing it.
+
+moto also keeps every model object it ever made (`BaseModel.__new__` adds it
+to a class-wide list, for its own debugging endpoint), copies included: each
+transaction's copy of the table stayed in memory for good. Here nothing is
+kept that the tables themselves do not hold.
+
 It runs as a child process (`python -m shopgraph.engine.moto_server --port N`)
 so that its memory, which grows with every transaction it copies, is its own
 and is given back whole when it stops.
@@ -18,6 +30,7 @@ and is given back whole when it stops.
 from __future__ import annotations
 
 import argparse
+import copy
 import io
 import json
 import logging
@@ -28,6 +41,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from moto.core.common_models import BaseModel
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.table import StreamShard, Table
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
@@ -86,6 +102,61 @@ def _mismatch() -> Answer:
     return Answer("400 Bad Request", [("Content-Type", "application/x-amz-json-1.0")], body)
 
 
+def _stream_shards(tables: dict[str, Table]) -> dict[str, tuple[StreamShard, int]]:
+    return {
+        name: (table.stream_shard, len(table.stream_shard.items))
+        for name, table in tables.items()
+        if table.stream_shard is not None
+    }
+
+
+def _untracked(cls: type[BaseModel], *args: Any, **kwargs: Any) -> BaseModel:
+    return object.__new__(cls)
+
+
+def stop_tracking_instances() -> None:
+    """Patches moto's BaseModel as the module docstring says."""
+    BaseModel.__new__ = _untracked  # type: ignore[method-assign, assignment]
+
+
+def keep_streams_through_transactions() -> None:
+    """Patches moto's transact_write_items as the module docstring says; it
+    also copies each table once per transaction, not once per item in it."""
+    transact = DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+        before = _stream_shards(self.tables)
+        copies: dict[int, Table] = {}
+
+        def copy_once(table: Table, memo: dict[int, Any]) -> Table:
+            # moto takes every copy before the first write: they are all alike.
+            if id(table) not in copies:
+                del Table.__deepcopy__  # type: ignore[attr-defined]
+                try:
+                    copies[id(table)] = copy.deepcopy(table, memo)
+                finally:
+                    Table.__deepcopy__ = copy_once  # type: ignore[attr-defined]
+            return copies[id(table)]
+
+        # The copy moto takes to roll back with shares the stream instead.
+        StreamShard.__deepcopy__ = lambda shard, memo: shard  # type: ignore[attr-defined]
+        Table.__deepcopy__ = copy_once  # type: ignore[attr-defined]
+        try:
+            transact(self, transact_items)
+        except Exception:
+            for name, (shard, length) in before.items():
+                del shard.items[length:]
+                table = self.tables.get(name)
+                if table is not None:
+                    shard.table = table
+            raise
+        finally:
+            del StreamShard.__deepcopy__  # type: ignore[attr-defined]
+            del Table.__deepcopy__  # type: ignore[attr-defined]
+
+    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
 def _call(app: Callable[..., Iterable[bytes]], environ: dict[str, Any]) -> Answer:
     seen: dict[str, Any] = {}
 
@@ -138,6 +209,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="moto's DynamoDB, one request at a time")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args(argv)
+    stop_tracking_instances()
+    keep_streams_through_transactions()
     # werkzeug logs every request; only problems are worth a line.
     logging.basicConfig(level=logging.WARNING)
     server = make_server(
