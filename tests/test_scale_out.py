@@ -161,6 +161,19 @@ async def _burst(
     return changes
 
 
+async def _fed(servers: list[Server], session: aiohttp.ClientSession, count: int) -> None:
+    """Waits until every server has read `count` change events from Redis."""
+
+    async def read_by_all() -> bool:
+        for server in servers:
+            async with session.get(f"{server.base}/readyz") as response:
+                if (await response.json())["stream"]["events"] < count:
+                    return False
+        return True
+
+    assert await eventually(read_by_all, within=30, step=0.2)
+
+
 async def _delivered(
     subscribers: list[tuple[LiveSubscriber, str | None]], changes: list[Changes], within: float
 ) -> None:
@@ -227,6 +240,8 @@ async def test_four_servers_two_workers_forty_subscribers(
             for token, user in shop.customers[:4]:
                 placed = await graphql(session, servers[0].base, PLACE, token=token)
                 followed.append((token, user, placed["placeOrder"]["id"]))
+            # Through the feed before anyone subscribes: not news to them.
+            await _fed(servers, session, len(followed))
 
             subscribers: list[tuple[LiveSubscriber, str | None]] = []
             homes = itertools.cycle(range(len(servers)))

@@ -114,8 +114,12 @@ async def test_a_customer_sees_their_order_move_in_order_and_nothing_else(start_
 async def test_one_order_and_the_admin_view(start_api: Any) -> None:
     api = await start_api(admin_emails=ADMINS, stream_consumer=True)
     admin, alice, _ = await _shop(api)
-    first = (await api.data(PLACE, {"p": "mug"}, token=alice))["placeOrder"]["id"]
-    second = (await api.data(PLACE, {"p": "mug"}, token=alice))["placeOrder"]["id"]
+    async with subscribed(ws_url(api), admin) as placing:
+        first = (await api.data(PLACE, {"p": "mug"}, token=alice))["placeOrder"]["id"]
+        second = (await api.data(PLACE, {"p": "mug"}, token=alice))["placeOrder"]["id"]
+        # Once they are through the feed, they are not news to who subscribes next.
+        for _ in range(2):
+            await asyncio.wait_for(placing.get(), 15)
 
     async with (
         subscribed(ws_url(api), alice, order_id=second) as one_order,

@@ -6,8 +6,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
-from shopgraph.data.timefmt import now_iso
+from shopgraph.data.timefmt import format_instant
 from shopgraph.errors import InvalidCursor, NotFound, Unavailable
 from shopgraph.resolvers import auth
 from shopgraph.resolvers.context import RequestContext
@@ -45,28 +46,37 @@ async def order_status_changes(
     to this process or another, misses nothing and gets nothing twice)."""
     viewer = await auth.require_viewer(ctx)
     number = None
+    # For one order: only what follows the state the subscriber could read now.
+    read_at = ""
     if order_id is not None:
         order = await visible_order(ctx, order_id)
         if order is None:
             raise NotFound("No such order")
         number = order.number
+        read_at = order.updated_at or order.created_at
     if ctx.broker is None:
         raise Unavailable("Live updates are not running on this server")
 
-    # The stream is read with some lag: a change committed before this
-    # subscription began may still be on its way, and is not news to it.
-    since = now_iso()
+    # The stream is read with some lag, so what arrives now may be older than
+    # this subscription: a backlog (after an outage) is not news to it. But a
+    # change is stamped before it commits, and one that commits after the
+    # subscriber arrived must reach it: changes stamped up to a request's
+    # deadline before now still come (one a moment older is harmless news).
+    since = format_instant(datetime.now(UTC) - timedelta(seconds=ctx.settings.request_deadline))
 
     def accepts(change: StatusChange) -> bool:
-        if after is None and change.changed_at < since:
-            return False
         if number is not None and change.order.number != number:
+            return False
+        if after is None and (change.changed_at < since or change.changed_at <= read_at):
             return False
         return viewer.is_admin or change.order.user_id == viewer.id
 
     try:
         subscriber = await ctx.broker.subscribe(
-            accepts, on_drop=lambda: _drop_connection(ctx), after=after
+            accepts,
+            on_drop=lambda: _drop_connection(ctx),
+            user_id=None if viewer.is_admin else viewer.id,
+            after=after,
         )
     except HistoryGone:
         raise InvalidCursor(

@@ -50,6 +50,8 @@ def position_key(change: StatusChange) -> tuple[int, int]:
 @dataclass(eq=False)
 class Subscriber:
     accepts: Callable[[StatusChange], bool]
+    # Whose changes it may get: one user's, or None for anyone's (an admin).
+    user_id: str | None
     # None wakes a subscriber to tell it the feed was interrupted.
     queue: asyncio.Queue[StatusChange | None]
     on_drop: Callable[[], None] | None = None
@@ -86,20 +88,26 @@ class Broker:
     replay_limit: int = 10_000
     history: History | None = None
     subscribers: set[Subscriber] = field(default_factory=set)
+    # By the user whose changes they may get (None: anyone's), so a change
+    # costs its own subscribers, not every subscriber of the process.
+    _by_user: dict[str | None, set[Subscriber]] = field(default_factory=dict)
 
     async def subscribe(
         self,
         accepts: Callable[[StatusChange], bool],
         on_drop: Callable[[], None] | None = None,
         *,
+        user_id: str | None = None,
         after: str | None = None,
     ) -> Subscriber:
-        """A new subscriber; with `after`, also every accepted change the
-        history holds after that position (HistoryGone where it cannot)."""
-        subscriber = Subscriber(accepts, asyncio.Queue(self.queue_size), on_drop)
+        """A new subscriber to changes of `user_id`'s orders (None: anyone's)
+        that it accepts; with `after`, also every such change the history
+        holds after that position (HistoryGone where it cannot)."""
+        subscriber = Subscriber(accepts, user_id, asyncio.Queue(self.queue_size), on_drop)
         # Listening before reading the history: a change that arrives meanwhile
         # is in the queue, or in both (and then sent once).
         self.subscribers.add(subscriber)
+        self._by_user.setdefault(user_id, set()).add(subscriber)
         if after is None:
             return subscriber
         try:
@@ -109,15 +117,29 @@ class Broker:
         except BaseException:
             self.unsubscribe(subscriber)
             raise
-        subscriber.backlog = [change for change in past if accepts(change)]
+        subscriber.backlog = [change for change in past if self._wants(subscriber, change)]
         subscriber.last = parse_position(after) or (0, 0)
         return subscriber
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         self.subscribers.discard(subscriber)
+        of_user = self._by_user.get(subscriber.user_id)
+        if of_user is not None:
+            of_user.discard(subscriber)
+            if not of_user:
+                del self._by_user[subscriber.user_id]
+
+    @staticmethod
+    def _wants(subscriber: Subscriber, change: StatusChange) -> bool:
+        owner = subscriber.user_id
+        return (owner is None or owner == change.order.user_id) and subscriber.accepts(change)
 
     def publish(self, change: StatusChange) -> None:
-        for subscriber in list(self.subscribers):
+        candidates = [
+            *self._by_user.get(change.order.user_id, ()),
+            *self._by_user.get(None, ()),
+        ]
+        for subscriber in candidates:
             if not subscriber.accepts(change):
                 continue
             try:

@@ -53,7 +53,12 @@ class StreamConsumer:
     consumer: str
     handle: RecordHandler
     discovery_interval: float = 5.0
-    idle_poll: float = 0.5
+    # An empty read waits idle_poll, then a little longer each time, up to
+    # idle_poll_max: a change reaches subscribers within about that, and a
+    # quiet shard costs at most 1 / idle_poll_max GetRecords a second per
+    # reader (DynamoDB allows 5 a second per shard, and two readers).
+    idle_poll: float = 0.1
+    idle_poll_max: float = 0.5
     # None: read every shard (one process alone); else only those leased here.
     leases: ShardLeases | None = None
     shards: dict[str, ShardState] = field(default_factory=dict)
@@ -216,7 +221,7 @@ class StreamConsumer:
                 idle = 0
             else:
                 idle += 1
-                await self._pause(min(self.idle_poll * idle, 2.0))
+                await self._pause(min(self.idle_poll * idle, self.idle_poll_max))
         if iterator is None:
             state.finished = True
             log.info("stream shard %s finished", shard_id)
