@@ -22,6 +22,9 @@
 #                              round trips, with 2 ms added to each call by the fault proxy
 #   make bench-steady          python -m bench.steady $(BENCH_ARGS): a 10-minute soak of reads
 #                              and writes at 0.8 of the measured maximum
+#   make bench-subscribers     python -m bench.subscribers $(BENCH_ARGS): order status changes to
+#                              1,000 subscribers on 4 serve processes (2 stream workers, Redis)
+#                              at 50/s: delivery latency p50/p99, CPU per delivery
 #   make clean                 remove the venv, caches and build output
 #
 # Extra arguments: PYTEST_ARGS='-k cart -x', BENCH_ARGS='...', SERVE_ARGS='...'.
@@ -55,7 +58,7 @@ SERVE_ARGS ?=
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help setup engine chromium redis serve test test-moto fuzz lint format bench bench-soak bench-compare \
-	bench-overload bench-latency bench-steady clean
+	bench-overload bench-latency bench-steady bench-subscribers clean
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -136,6 +139,10 @@ bench-latency: $(STAMP) engine
 
 bench-steady: $(STAMP) engine
 	$(VENV)/bin/python -m bench.steady $(BENCH_ARGS)
+
+# Imports tests/scaled.py and tests/redis_server.py: run from the repository root.
+bench-subscribers: $(STAMP) engine redis
+	$(VENV)/bin/python -m bench.subscribers $(BENCH_ARGS)
 
 # The per-user DynamoDB Local cache (~/.cache/shopgraph) is shared by checkouts
 # and stays; `rm -rf ~/.cache/shopgraph` removes it.

@@ -152,6 +152,8 @@ class Event:
     status: str
     changed_at: str
     arrived: float  # time.time() when it arrived
+    # The feed position (a Redis Streams entry id, <ms>-<n>): when it was published.
+    cursor: str = ""
 
 
 @dataclass
@@ -168,6 +170,7 @@ class LiveSubscriber:
     errors: list[Any] = field(default_factory=list)
     cursor: str | None = None
     moves: int = 0
+    connections: int = 0  # acknowledged connections: more than 1 means it reconnected
     completed: bool = False  # the server ended the subscription
     subscribed: asyncio.Event = field(default_factory=asyncio.Event)
     # Cleared, it holds a subscriber back from connecting again (a test makes
@@ -202,6 +205,7 @@ class LiveSubscriber:
             await ws.send(json.dumps(init))
             ack = json.loads(await asyncio.wait_for(ws.recv(), 10))
             assert ack["type"] == "connection_ack", ack
+            self.connections += 1
             variables = {"order": self.order_id, "after": self.cursor}
             payload = {"query": SUBSCRIPTION, "variables": variables}
             await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
@@ -221,6 +225,7 @@ class LiveSubscriber:
                             change["status"],
                             change["changedAt"],
                             time.time(),
+                            change["cursor"],
                         )
                     )
                     self.cursor = change["cursor"]
