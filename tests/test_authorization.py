@@ -5,12 +5,11 @@ nobody (no token), the owner of the profile or order, another customer, and an
 admin. Each answer is one of: allowed, null, or an error with a code on that
 field while the rest of the response still answers.
 
-One consequence of the contract that the matrix pins down: a denied field whose
-type is non-null (`User.email: String!`, `salesStats: SalesStats!`, ...) is
-nulled by GraphQL together with its nearest nullable parent (spec, "Handling
-Field Errors"). So a denied `email` takes its `user` object with it; the error
-still sits on `[..., "email"]`, and sibling fields of that parent (an aliased
-`user { id name }`, a public `product`) still answer.
+The private User fields (`email`, `role`, `points`, `createdAt`, `orders`) are
+nullable, so a denied one is null with its own error and the user's public `id`
+and `name` still answer. A denied field whose type is non-null (`salesStats:
+SalesStats!`, ...) is nulled by GraphQL together with its nearest nullable parent
+(spec, "Handling Field Errors").
 """
 
 from __future__ import annotations
@@ -309,8 +308,8 @@ async def test_private_user_field(world: World, field: str, caller: str, expecte
     else:
         assert error_codes(body) == [expected]
         assert body["errors"][0]["path"] == ["target", field]
-        # The field is non-null: its error nulls the `target` object (see the module docstring).
-        assert body["data"]["target"] is None
+        # Nullable: the field alone is null, the user's public fields still answer.
+        assert body["data"]["target"] == {"id": world.ids[OWNER], "name": OWNER_NAME, field: None}
 
 
 async def test_a_denied_field_is_one_error_among_answers(world: World) -> None:
@@ -339,7 +338,7 @@ async def test_a_denied_field_is_one_error_among_answers(world: World) -> None:
         "points": 0,
     }
     assert data["owner"] == {"id": world.ids[OWNER], "name": OWNER_NAME}
-    assert data["ownersEmail"] is None
+    assert data["ownersEmail"] == {"email": None}
     assert data["ownersOrder"] is None
     assert data["product"] == {"name": "Product 1", "price": "10.00"}
 
@@ -453,10 +452,22 @@ async def test_a_token_that_does_not_work_counts_as_no_token(world: World, db, k
         (UNAUTH, "a"),
         (UNAUTH, "b"),
     ]
-    assert private["data"] == {"a": None, "b": None, "probe": {"name": "Product 1"}}
+    assert private["data"] == {"a": {"email": None}, "b": None, "probe": {"name": "Product 1"}}
 
     log_out = await ask("mutation { logOut }")
     assert error_codes(log_out) == [UNAUTH]
+
+
+async def test_an_anonymous_caller_gets_a_users_id_and_name_and_one_error_on_email(
+    world: World,
+) -> None:
+    body = await world.api.gql(
+        "query($owner: ID!) { user(id: $owner) { id name email } }", world.variables
+    )
+    assert body["data"] == {"user": {"id": world.ids[OWNER], "name": OWNER_NAME, "email": None}}
+    assert [(e["extensions"]["code"], e["path"]) for e in body["errors"]] == [
+        (UNAUTH, ["user", "email"])
+    ]
 
 
 async def test_the_session_and_its_user_are_one_batch(world: World, db) -> None:

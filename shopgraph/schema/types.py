@@ -67,23 +67,25 @@ class User:
     def name(self) -> str:
         return self.entity.name
 
+    # The fields only the user and admins may see are nullable: a denied one
+    # is null with its own error, and the public id and name still arrive.
     @strawberry.field
-    async def email(self, info: Ctx) -> str:
+    async def email(self, info: Ctx) -> str | None:
         await auth.require_self_or_admin(info.context, self.entity.id)
         return self.entity.email
 
     @strawberry.field
-    async def role(self, info: Ctx) -> Role:
+    async def role(self, info: Ctx) -> Role | None:
         await auth.require_self_or_admin(info.context, self.entity.id)
         return self.entity.role
 
     @strawberry.field
-    async def points(self, info: Ctx) -> int:
+    async def points(self, info: Ctx) -> int | None:
         await auth.require_self_or_admin(info.context, self.entity.id)
         return self.entity.points
 
     @strawberry.field
-    async def created_at(self, info: Ctx) -> DateTime:
+    async def created_at(self, info: Ctx) -> DateTime | None:
         await auth.require_self_or_admin(info.context, self.entity.id)
         return DateTime(self.entity.created_at)
 
@@ -103,7 +105,7 @@ class User:
         placed_on: str | None = None,
         since: DateTime | None = None,
         until: DateTime | None = None,
-    ) -> Connection[Order]:
+    ) -> Connection[Order] | None:
         await auth.require_self_or_admin(info.context, self.entity.id)
         page = await user_orders(
             info.context,
