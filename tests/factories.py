@@ -9,6 +9,7 @@ from decimal import Decimal
 from shopgraph.data.codec import Item
 from shopgraph.data.entities import Order, OrderLine, OrderStatus, Product
 from shopgraph.data.timefmt import format_instant
+from tests.ids import stored
 
 BASE_TIME = datetime(2026, 3, 15, 10, 0, tzinfo=UTC)
 
@@ -40,7 +41,7 @@ def order(
     status: OrderStatus = OrderStatus.PENDING,
 ) -> Order:
     return Order(
-        user_id=user_id,
+        user_id=stored(user_id),  # the API's global id or a stored one
         number=f"N{n:04d}{uuid.uuid4().hex[:8].upper()}",
         status=status,
         total=Decimal(total),

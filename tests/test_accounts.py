@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Api, error_codes, shop_items
+from tests.ids import stored
 
 SIGN_UP = """
 mutation($i: SignUpInput!) {
@@ -225,7 +226,7 @@ async def test_sessions_are_stored_only_as_the_sha256_of_the_token(api: Api, db)
         assert mentions(items, token) == []
         digest = hashlib.sha256(token.encode()).hexdigest()
         (session,) = [s for s in sessions if s["PK"] == f"SESSION#{digest}"]
-        assert session["userId"] == me
+        assert session["userId"] == stored(me)
         assert session["entityType"] == "Session"
 
 

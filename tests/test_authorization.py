@@ -26,6 +26,7 @@ import pytest
 from shopgraph.data.entities import OrderFlag, OrderRef, OrderStatus, Session
 from tests.conftest import Api, error_codes, put_items
 from tests.factories import instant, order, order_with_lines, product
+from tests.ids import global_id, stored
 
 SHARDS = 4  # the suite's status_shards setting
 
@@ -62,6 +63,8 @@ class World:
             "ownerEmail": OWNER_EMAIL,
             "order": self.order_id,
             "missing": self.missing_order_id,
+            "product": global_id("Product", "prod-2"),
+            "nope": global_id("Product", "nope"),
         }
 
 
@@ -90,8 +93,15 @@ async def world(api: Api, db) -> World:
             *order_with_lines(flagged, products[:1], shards=SHARDS),
         ],
     )
-    missing = OrderRef(ids[OWNER], instant(days=9), "N9999MISSING").encode()
-    return World(api, tokens, ids, placed.id, flagged.id, missing)
+    missing = OrderRef(stored(ids[OWNER]), instant(days=9), "N9999MISSING").encode()
+    return World(
+        api,
+        tokens,
+        ids,
+        global_id("Order", placed.id),
+        global_id("Order", flagged.id),
+        global_id("Order", missing),
+    )
 
 
 # --- the Query fields -------------------------------------------------------------------------
@@ -110,15 +120,19 @@ def _user_by_email(data: dict[str, Any], w: World, caller: str) -> None:
 
 
 def _product(data: dict[str, Any], w: World, caller: str) -> None:
-    assert data["product"] == {"id": "prod-2", "name": "Product 2"}
+    assert data["product"] == {"id": global_id("Product", "prod-2"), "name": "Product 2"}
 
 
 def _products(data: dict[str, Any], w: World, caller: str) -> None:
-    assert data["products"] == [{"id": "prod-2"}, None, {"id": "prod-1"}]
+    assert data["products"] == [
+        {"id": global_id("Product", "prod-2")},
+        None,
+        {"id": global_id("Product", "prod-1")},
+    ]
 
 
 def _products_by_category(data: dict[str, Any], w: World, caller: str) -> None:
-    assert [n["id"] for n in data["productsByCategory"]["nodes"]] == ["prod-1", "prod-2"]
+    assert [stored(n["id"]) for n in data["productsByCategory"]["nodes"]] == ["prod-1", "prod-2"]
 
 
 def _order(data: dict[str, Any], w: World, caller: str) -> None:
@@ -133,6 +147,14 @@ def _orders_by_status(data: dict[str, Any], w: World, caller: str) -> None:
 
 def _flagged_orders(data: dict[str, Any], w: World, caller: str) -> None:
     assert [n["id"] for n in data["flaggedOrders"]["nodes"]] == [w.flagged_id]
+
+
+def _node(data: dict[str, Any], w: World, caller: str) -> None:
+    assert data["node"] == {"id": w.order_id, "number": data["node"]["number"]}
+
+
+def _nodes(data: dict[str, Any], w: World, caller: str) -> None:
+    assert data["nodes"] == [{"name": "Product 2"}, None, {"name": OWNER_NAME}]
 
 
 def _sales_stats(data: dict[str, Any], w: World, caller: str) -> None:
@@ -195,6 +217,20 @@ QUERY_FIELDS: dict[str, tuple[str, Check, dict[str, str]]] = {
         _flagged_orders,
         {ANON: UNAUTH, OWNER: FORBID, OTHER: FORBID, ADMIN: OK},
     ),
+    "node": (
+        probed("query($order: ID!) { node(id: $order) { id ... on Order { number } } }"),
+        _node,
+        # The same checks as order(id:).
+        {ANON: UNAUTH, OWNER: OK, OTHER: FORBID, ADMIN: OK},
+    ),
+    "nodes": (
+        probed(
+            "query($product: ID!, $nope: ID!, $owner: ID!) { nodes(ids: [$product, $nope, $owner])"
+            " { ... on Product { name } ... on User { name } } }"
+        ),
+        _nodes,
+        {ANON: OK, OWNER: OK, OTHER: OK, ADMIN: OK},
+    ),
     "salesStats": (
         probed('{ salesStats(day: "2026-03-15") { day completedOrders revenue } }'),
         _sales_stats,
@@ -203,7 +239,14 @@ QUERY_FIELDS: dict[str, tuple[str, Check, dict[str, str]]] = {
 }
 
 # Root fields of non-null type: when one of them is denied, GraphQL nulls `data` as a whole.
-NON_NULL_ROOTS = {"products", "productsByCategory", "ordersByStatus", "flaggedOrders", "salesStats"}
+NON_NULL_ROOTS = {
+    "products",
+    "nodes",
+    "productsByCategory",
+    "ordersByStatus",
+    "flaggedOrders",
+    "salesStats",
+}
 
 
 def test_the_matrix_covers_every_query_field() -> None:
@@ -365,7 +408,7 @@ async def _session_for(db, token: str, user_id: str, *, ttl: int) -> str:
     """A session item for token, written straight to the table."""
     session = Session(
         token_hash=hashlib.sha256(token.encode()).hexdigest(),
-        user_id=user_id,
+        user_id=stored(user_id),
         created_at=instant(),
         expires_at=instant(days=1),
         ttl=ttl,
@@ -482,7 +525,7 @@ async def test_the_session_and_its_user_are_one_batch(world: World, db) -> None:
         return body["data"]["viewer"], body["extensions"]["cost"]["calls"]
 
     token = world.tokens[OWNER]
-    assert token is not None and token.startswith(world.ids[OWNER] + ".")
+    assert token is not None and token.startswith(stored(world.ids[OWNER]) + ".")
     assert await viewer(f"Bearer {token}") == ({"id": world.ids[OWNER]}, {"BatchGetItem": 1})
 
     older = await _session_for(

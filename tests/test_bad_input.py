@@ -20,6 +20,7 @@ from shopgraph.data.entities import OrderFlag, OrderStatus
 from shopgraph.data.table import GSI1
 from tests.conftest import Api, put_items
 from tests.factories import instant, order, product
+from tests.ids import global_id, stored
 
 SHARDS = 4  # the suite's status_shards setting
 
@@ -182,7 +183,7 @@ async def test_every_single_character_edit_of_a_cursor_is_invalid_cursor(
     good = await cursor(api, PRODUCTS_BY_CATEGORY, {"category": "books"}, None)
     # The cursor as issued continues the listing.
     rest = await api.data(PRODUCTS_BY_CATEGORY, {"category": "books", "after": good})
-    assert [n["id"] for n in rest["productsByCategory"]["nodes"]] == ["prod-2", "prod-3"]
+    assert [stored(n["id"]) for n in rest["productsByCategory"]["nodes"]] == ["prod-2", "prod-3"]
 
     for at in range(len(good)):
         await refused(
@@ -232,7 +233,7 @@ async def test_a_cursor_of_one_category_is_refused_in_another(api: Api, shop: Sh
     )
     # In its own category it still works.
     rest = await api.data(PRODUCTS_BY_CATEGORY, {"category": "books", "after": books})
-    assert rest["productsByCategory"]["nodes"] == [{"id": "prod-2"}, {"id": "prod-3"}]
+    assert [stored(n["id"]) for n in rest["productsByCategory"]["nodes"]] == ["prod-2", "prod-3"]
 
 
 @pytest.mark.parametrize(
@@ -402,7 +403,7 @@ async def test_more_than_500_product_ids_is_bad_user_input(api: Api, shop: Shop)
     data = await api.data(query, {"ids": ids[:500]})
     assert len(data["products"]) == 500
     shop_ids = [f"prod-{n}" for n in (*range(5), *range(100, 105))]
-    assert [p["id"] for p in data["products"] if p] == shop_ids
+    assert [stored(p["id"]) for p in data["products"] if p] == shop_ids
 
 
 # --- dates ----------------------------------------------------------------------------
@@ -592,7 +593,11 @@ async def test_a_corrupt_item_fails_only_its_own_field(api: Api, db: Any, shop: 
     body = json.loads(text)
     # Products asked in one tick share one BatchGetItem; the broken one fails alone.
     assert body["extensions"]["cost"]["calls"] == {"BatchGetItem": 1}
-    assert body["data"] == {"product": None, "ok": {"name": "Product 1"}, "also": {"id": "prod-2"}}
+    assert body["data"] == {
+        "product": None,
+        "ok": {"name": "Product 1"},
+        "also": {"id": global_id("Product", "prod-2")},
+    }
     [error] = body["errors"]
     assert error["path"] == ["product"]
     assert error["extensions"]["code"] == "INTERNAL_SERVER_ERROR"

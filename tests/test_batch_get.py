@@ -9,6 +9,7 @@ from shopgraph.data.dynamo import Dynamo
 from shopgraph.data.entities import PRODUCT
 from tests.conftest import Api, put_items
 from tests.factories import product
+from tests.ids import stored
 
 
 async def test_a_batch_past_16_mb_comes_back_whole_and_in_order(api: Api, db: Dynamo) -> None:
@@ -22,7 +23,7 @@ async def test_a_batch_past_16_mb_comes_back_whole_and_in_order(api: Api, db: Dy
     body = await api.gql("query($ids: [ID!]!) { products(ids: $ids) { id } }", {"ids": ids})
 
     assert not body.get("errors")
-    assert [p["id"] for p in body["data"]["products"]] == ids
+    assert [stored(p["id"]) for p in body["data"]["products"]] == ids
     # 60 keys fit one call; the extra calls are the retries of UnprocessedKeys.
     assert body["extensions"]["cost"]["calls"]["BatchGetItem"] >= 2
 

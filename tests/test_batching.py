@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tests.conftest import Api, put_items
 from tests.factories import order, order_with_lines, product
+from tests.ids import global_id, stored
 
 PROFILE_PAGE = """
 { viewer { orders(first: 20) { nodes { items { product { name } } } } } }
@@ -47,9 +48,9 @@ async def test_products_by_ids_batches_by_hundred_in_the_order_asked(api: Api, d
 
     assert not body.get("errors")
     answered = body["data"]["products"]
-    assert [p["id"] if p else None for p in answered] == [p.id for p in reversed(products)] + [
-        None
-    ] * 10
+    assert [stored(p["id"]) if p else None for p in answered] == [
+        p.id for p in reversed(products)
+    ] + [None] * 10
     assert body["extensions"]["cost"]["calls"] == {"BatchGetItem": 2}
 
 
@@ -58,8 +59,9 @@ async def test_repeated_ids_are_asked_once(api: Api, db) -> None:
     body = await api.gql(
         '{ a: product(id: "prod-1") { id } b: products(ids: ["prod-1", "prod-1"]) { id } }'
     )
-    assert body["data"]["a"] == {"id": "prod-1"}
-    assert body["data"]["b"] == [{"id": "prod-1"}, {"id": "prod-1"}]
+    prod_1 = {"id": global_id("Product", "prod-1")}
+    assert body["data"]["a"] == prod_1
+    assert body["data"]["b"] == [prod_1, prod_1]
     assert body["extensions"]["cost"]["calls"] == {"BatchGetItem": 1}
 
 

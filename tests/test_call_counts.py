@@ -14,6 +14,7 @@ import pytest
 from shopgraph.data.seed import ADMIN_EMAIL, SeedOptions, customer_email, demo_items, write_items
 from tests.conftest import Api, put_items
 from tests.factories import order, order_with_lines, product
+from tests.ids import stored
 
 DEMO = SeedOptions(customers=3, products=40, orders_per_customer=22, status_shards=4)
 
@@ -168,13 +169,13 @@ async def test_an_orders_lines_come_by_product_id_as_placed_and_as_read(api: Api
     place = "mutation($i: PlaceOrderInput!) { placeOrder(input: $i) { id items { productId } } }"
     placed = (await api.data(place, {"i": {"items": asked}}, token))["placeOrder"]
     expected = ["prod-1", "prod-2", "prod-3"]
-    assert [i["productId"] for i in placed["items"]] == expected
+    assert [stored(i["productId"]) for i in placed["items"]] == expected
     read = await api.data(
         "query($id: ID!) { order(id: $id) { items { productId quantity } } }",
         {"id": placed["id"]},
         token,
     )
-    assert [(i["productId"], i["quantity"]) for i in read["order"]["items"]] == [
+    assert [(stored(i["productId"]), i["quantity"]) for i in read["order"]["items"]] == [
         ("prod-1", 1),
         ("prod-2", 2),
         ("prod-3", 3),

@@ -17,6 +17,7 @@ import pytest
 
 from shopgraph.data import entities
 from tests.conftest import Api, table_items
+from tests.ids import global_id, stored
 from tests.test_writes import (
     ADMIN_EMAIL,
     PRODUCT,
@@ -109,11 +110,15 @@ async def test_points_are_conserved_under_500_concurrent_transfers(api: Api, db)
     assert outcomes["transfer:ok"] >= 100, outcomes
     assert outcomes["transfer:INSUFFICIENT_POINTS"] >= 1, outcomes
 
-    stored = {i["id"]: int(i["points"]) for i in await table_items(db) if i["entityType"] == "User"}
-    assert sum(stored.values()) == 2000
-    assert min(stored.values()) >= 0
+    balances = {
+        global_id("User", i["id"]): int(i["points"])
+        for i in await table_items(db)
+        if i["entityType"] == "User"
+    }
+    assert sum(balances.values()) == 2000
+    assert min(balances.values()) >= 0
     # Each balance is exactly 100 plus what the answered successes brought in and took out.
-    assert stored == expected
+    assert balances == expected
 
 
 # --- stock ----------------------------------------------------------------------------------------
@@ -242,8 +247,8 @@ async def test_ten_concurrent_retries_of_one_keyed_transfer_move_points_once(
 
     assert all(not b.get("errors") for b in bodies), [b.get("errors") for b in bodies]
     assert {b["data"]["transferPoints"]["points"] for b in bodies} == {points}
-    sender_item = await raw_item(db, entities.USER.key(id=sender_id))
-    recipient_item = await raw_item(db, entities.USER.key(id=recipient_id))
+    sender_item = await raw_item(db, entities.USER.key(id=stored(sender_id)))
+    recipient_item = await raw_item(db, entities.USER.key(id=stored(recipient_id)))
     assert int(sender_item["points"]) == 100 - points
     assert int(recipient_item["points"]) == points
     assert entity_counts(await table_items(db))["IdempotencyRecord"] == 1

@@ -24,3 +24,17 @@ def test_exported_schema_breaks_nothing_in_the_contract() -> None:
     exported = build_schema(EXPORTED_SDL.read_text(), assume_valid_sdl=True)
     changes = [c.description for c in find_breaking_changes(contract, exported)]
     assert changes == []
+
+
+def test_users_products_and_orders_are_relay_nodes() -> None:
+    exported = build_schema(EXPORTED_SDL.read_text(), assume_valid_sdl=True)
+    node = exported.get_type("Node")
+    assert node is not None and str(node.fields["id"].type) == "ID!"  # type: ignore[attr-defined]
+    for name in ("User", "Product", "Order"):
+        assert [i.name for i in exported.get_type(name).interfaces] == ["Node"]  # type: ignore[union-attr]
+    query = exported.query_type
+    assert query is not None
+    assert str(query.fields["node"].type) == "Node"
+    assert str(query.fields["node"].args["id"].type) == "ID!"
+    assert str(query.fields["nodes"].type) == "[Node]!"
+    assert str(query.fields["nodes"].args["ids"].type) == "[ID!]!"

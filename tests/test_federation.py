@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tests.conftest import Api, error_codes, put_items
 from tests.factories import order, product
+from tests.ids import global_id, stored
 
 ENTITIES = """
 query($representations: [_Any!]!) {
@@ -21,7 +22,7 @@ async def test_the_subgraph_sdl_declares_the_entity_keys(api: Api) -> None:
     sdl = (await api.data("{ _service { sdl } }"))["_service"]["sdl"]
     assert "@link" in sdl and "https://specs.apollo.dev/federation/v2" in sdl
     for entity in ("User", "Product", "Order"):
-        assert f'type {entity} @key(fields: "id")' in sdl
+        assert f'type {entity} implements Node @key(fields: "id")' in sdl
 
 
 async def test_fifty_product_references_cost_one_batch(api: Api, db) -> None:
@@ -34,10 +35,12 @@ async def test_fifty_product_references_cost_one_batch(api: Api, db) -> None:
 
     assert not body.get("errors")
     found = body["data"]["_entities"]
-    assert [e["id"] if e else None for e in found] == [p.id for p in reversed(products)] + [None]
+    assert [stored(e["id"]) if e else None for e in found] == [p.id for p in reversed(products)] + [
+        None
+    ]
     assert found[0] == {
         "__typename": "Product",
-        "id": "prod-49",
+        "id": global_id("Product", "prod-49"),
         "name": "Product 49",
         "price": "10.00",
     }
@@ -73,7 +76,12 @@ async def test_order_references_follow_who_may_see_the_order(api: Api, db) -> No
     assert error_codes(await api.gql(ENTITIES, representations, token=other)) == ["FORBIDDEN"]
     mine = await api.data(ENTITIES, representations, token=owner)
     assert mine["_entities"] == [
-        {"__typename": "Order", "id": placed.id, "number": placed.number, "total": "12.50"}
+        {
+            "__typename": "Order",
+            "id": global_id("Order", placed.id),
+            "number": placed.number,
+            "total": "12.50",
+        }
     ]
 
 

@@ -25,6 +25,7 @@ from strawberry.federation.schema_directives import Key
 
 from tests.conftest import Api, put_items
 from tests.factories import product
+from tests.ids import stored
 
 REVIEWS: dict[str, list[tuple[str, str]]] = {}  # product id -> (body, author id)
 
@@ -46,9 +47,9 @@ class Product:
 
     @strawberry.field
     def reviews(self) -> list[Review]:
-        return [
-            Review(body=b, author=User(id=strawberry.ID(a))) for b, a in REVIEWS.get(self.id, [])
-        ]
+        # The gateway sends shopgraph's global id; this subgraph kept the stored one.
+        reviews = REVIEWS.get(stored(self.id), [])
+        return [Review(body=b, author=User(id=strawberry.ID(a))) for b, a in reviews]
 
     @classmethod
     def resolve_reference(cls, id: strawberry.ID) -> Product:
@@ -114,7 +115,13 @@ async def test_a_query_across_both_subgraphs(
         authors[(await api.data("{ viewer { id } }", token=token))["viewer"]["id"]] = f"Author {n}"
     await put_items(db, [product(1).to_item()])
     ids = list(authors)
-    REVIEWS["prod-1"] = [("Lovely", ids[0]), ("Fine", ids[1]), ("Meh", ids[2]), ("Again", ids[0])]
+    # Authors by their global ids, and one by the stored id it had before them.
+    REVIEWS["prod-1"] = [
+        ("Lovely", ids[0]),
+        ("Fine", ids[1]),
+        ("Meh", stored(ids[2])),
+        ("Again", ids[0]),
+    ]
     caplog.set_level(logging.INFO, logger="shopgraph.http")
 
     request = {"query": QUERY, "variables": {"id": "prod-1"}}

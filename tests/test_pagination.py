@@ -18,6 +18,7 @@ from shopgraph.data.entities import Order, OrderStatus, status_shard
 from shopgraph.data.timefmt import format_instant
 from tests.conftest import Api, put_items
 from tests.factories import order, product
+from tests.ids import stored
 
 SHARDS = 4  # the suite's status_shards setting
 T0 = datetime(2026, 3, 15, 10, 0, tzinfo=UTC)
@@ -104,7 +105,7 @@ async def walk(
 async def signed_up(api: Api, email: str) -> tuple[str, str]:
     token = await api.sign_up(email)
     user_id = (await api.data("{ viewer { id } }", token=token))["viewer"]["id"]
-    return token, user_id
+    return token, stored(user_id)
 
 
 def numbers(nodes: list[dict[str, Any]]) -> list[str]:
@@ -192,7 +193,7 @@ ARRANGE: dict[str, Callable[[Api, Any, int], Awaitable[Arranged]]] = {
 
 
 def keys_of(nodes: list[dict[str, Any]], query: str) -> list[str]:
-    return [n["id"] if query == PRODUCTS_BY_CATEGORY else n["number"] for n in nodes]
+    return [stored(n["id"]) if query == PRODUCTS_BY_CATEGORY else n["number"] for n in nodes]
 
 
 # --- hasNextPage is exact --------------------------------------------------------------
@@ -303,10 +304,10 @@ async def test_products_by_category_walk(api: Api, db: Any, first: int) -> None:
     nodes = await walk(api, PRODUCTS_BY_CATEGORY, first=first, category="books")
 
     assert_each_once(nodes, "id")
-    assert [n["id"] for n in nodes] == sorted(p.id for p in books)
+    assert [stored(n["id"]) for n in nodes] == sorted(p.id for p in books)
     assert {n["category"] for n in nodes} == {"books"}
     music_nodes = await walk(api, PRODUCTS_BY_CATEGORY, first=first, category="music")
-    assert [n["id"] for n in music_nodes] == sorted(p.id for p in music)
+    assert [stored(n["id"]) for n in music_nodes] == sorted(p.id for p in music)
 
 
 @pytest.mark.parametrize("first", [1, 3, 7])

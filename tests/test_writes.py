@@ -23,6 +23,7 @@ from shopgraph.data.codec import Item, key_attributes
 from shopgraph.server.app import STATE
 from tests.conftest import Api, error_codes, put_items, table_items
 from tests.factories import product
+from tests.ids import stored
 
 ADMIN_EMAIL = "admin@example.com"
 STATUSES = ("PENDING", "PAID", "SHIPPED", "COMPLETED", "CANCELLED")
@@ -123,7 +124,7 @@ async def set_points(db: Any, user_id: str, points: int) -> None:
     await db.call(
         "UpdateItem",
         TableName=db.table_name,
-        Key=key_attributes(entities.USER.key(id=user_id)),
+        Key=key_attributes(entities.USER.key(id=stored(user_id))),
         UpdateExpression="SET points = :p",
         ExpressionAttributeValues={":p": {"N": str(points)}},
     )
@@ -134,7 +135,7 @@ async def raw_item(db: Any, key: dict[str, str]) -> Item | None:
 
 
 async def raw_order(db: Any, order_id: str) -> Item | None:
-    return await raw_item(db, entities.OrderRef.decode(order_id).key)
+    return await raw_item(db, entities.OrderRef.decode(stored(order_id)).key)
 
 
 def entity_counts(items: list[Item]) -> Counter[str]:
@@ -179,7 +180,7 @@ async def test_an_order_goes_from_pending_to_completed_and_awards_floor_of_total
             expected_points
         )
 
-    user_item = await raw_item(db, entities.USER.key(id=customer_id))
+    user_item = await raw_item(db, entities.USER.key(id=stored(customer_id)))
     assert int(user_item["points"]) == 64
     for status in ("COMPLETED", "CANCELLED", "PAID"):
         assert only_code(await move(api, admin, order["id"], status)) == (
@@ -453,7 +454,7 @@ async def test_create_product_generates_an_id_and_answers_prices_in_cents(api: A
 
     created = await create_product(api, admin, name="Lamp", price="19.9", stock=4)
 
-    assert model.ID_PATTERN.match(created["id"])
+    assert model.ID_PATTERN.match(stored(created["id"]))
     assert created["price"] == "19.90"
     assert created["viewCount"] == 0
     assert (await api.data(PRODUCT, {"id": created["id"]}))["product"] == {
@@ -470,7 +471,7 @@ async def test_create_product_generates_an_id_and_answers_prices_in_cents(api: A
 
 async def listing(api: Api, category: str) -> list[str]:
     data = await api.data(BY_CATEGORY, {"c": category})
-    return [n["id"] for n in data["productsByCategory"]["nodes"]]
+    return [stored(n["id"]) for n in data["productsByCategory"]["nodes"]]
 
 
 async def test_a_new_category_moves_a_product_between_listings(api: Api, db) -> None:
@@ -498,7 +499,7 @@ async def test_stock_null_stops_tracking_stock(api: Api, db) -> None:
 
     assert body["updateProduct"]["stock"] is None
     assert body["updateProduct"]["description"] == "Handmade"  # left as it was
-    assert "stock" not in await raw_item(db, entities.PRODUCT.key(id=item["id"]))
+    assert "stock" not in await raw_item(db, entities.PRODUCT.key(id=stored(item["id"])))
     order = await placed(api, customer, [(item["id"], 999)])
     assert order["items"][0]["quantity"] == 999
     assert await stock_of(api, item["id"]) is None

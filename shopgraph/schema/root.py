@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator
 from typing import Annotated
 
 import strawberry
+from strawberry import relay
 
-from shopgraph.data import model, products, stats, users
+from shopgraph.data import products, stats, users
 from shopgraph.data.timefmt import validate_day
 from shopgraph.domain.accounts import SignedIn
 from shopgraph.domain.catalog import NewProduct
 from shopgraph.domain.validation import check_category, normalize_email
-from shopgraph.errors import BadUserInput
+from shopgraph.errors import BadUserInput, ShopError
 from shopgraph.resolvers import accounts, auth, catalog, ordering, points, subscriptions
 from shopgraph.resolvers import orders as order_listings
+from shopgraph.schema import node_ids
 from shopgraph.schema.inputs import (
     CreateProductInput,
     PlaceOrderInput,
@@ -37,9 +40,33 @@ from shopgraph.schema.types import (
     order_connection,
     prefetch_view_counts,
     product_connection,
+    stored_order_id,
+    stored_product_id,
+    stored_user_id,
 )
 
 MAX_PRODUCT_IDS = 500
+MAX_NODE_IDS = 500
+
+
+async def _nodes(info: Ctx, ids: list[relay.GlobalID]) -> list[relay.Node | Exception | None]:
+    """Each id's object, each kind through its own loader at once, so that all
+    of them go out in one batch; an object the caller may not see is its error."""
+    by_type: dict[type[relay.Node], list[int]] = {}
+    for n, global_id in enumerate(ids):
+        if global_id.type_name not in node_ids.NODE_TYPES:
+            raise BadUserInput(f"Invalid id: no object of type {global_id.type_name!r}")
+        by_type.setdefault(global_id.resolve_type(info), []).append(n)
+    found: list[relay.Node | Exception | None] = [None] * len(ids)
+
+    async def resolve(node_type: type[relay.Node], positions: list[int]) -> None:
+        stored = [ids[n].node_id for n in positions]
+        nodes = await node_type.resolve_nodes(info=info, node_ids=stored)  # type: ignore[misc]
+        for n, node in zip(positions, nodes, strict=True):
+            found[n] = node
+
+    await asyncio.gather(*(resolve(t, positions) for t, positions in by_type.items()))
+    return found
 
 
 def _auth_payload(signed_in: SignedIn) -> AuthPayload:
@@ -50,6 +77,25 @@ def _auth_payload(signed_in: SignedIn) -> AuthPayload:
 
 @strawberry.type
 class Query:
+    @strawberry.field(
+        description="Any User, Product or Order by its global id, with the same checks as "
+        "user, product and order."
+    )
+    async def node(self, info: Ctx, id: relay.GlobalID) -> relay.Node | None:
+        (found,) = await _nodes(info, [id])
+        if isinstance(found, Exception):
+            raise found
+        return found
+
+    @strawberry.field(
+        description="Objects by global id (at most 500), in the order asked, null where unknown "
+        "or denied; one BatchGetItem per 100 keys."
+    )
+    async def nodes(self, info: Ctx, ids: list[relay.GlobalID]) -> list[relay.Node | None]:
+        if len(ids) > MAX_NODE_IDS:
+            raise BadUserInput(f"nodes(ids:) takes at most {MAX_NODE_IDS} ids")
+        return await _nodes(info, ids)  # type: ignore[return-value]
+
     @strawberry.field(
         description="The signed-in user (from the session token in `Authorization: Bearer`); "
         "null when anonymous."
@@ -75,7 +121,7 @@ class Query:
 
     @strawberry.field(description="A product by id, or null. Public.")
     async def product(self, info: Ctx, id: strawberry.ID) -> Product | None:
-        prefetch_view_counts(info, [model.validate_id(id, "product id")])
+        prefetch_view_counts(info, [stored_product_id(id)])
         return await Product.resolve_reference(info, id)
 
     @strawberry.field(
@@ -84,10 +130,9 @@ class Query:
     async def products(self, info: Ctx, ids: list[strawberry.ID]) -> list[Product | None]:
         if len(ids) > MAX_PRODUCT_IDS:
             raise BadUserInput(f"products(ids:) takes at most {MAX_PRODUCT_IDS} ids")
-        for product_id in ids:
-            model.validate_id(product_id, "product id")
-        prefetch_view_counts(info, list(ids))
-        found = await info.context.loaders.products.load_many(list(ids))
+        stored = [stored_product_id(i) for i in ids]
+        prefetch_view_counts(info, stored)
+        found = await info.context.loaders.products.load_many(stored)
         return [Product.of(p) if p else None for p in found]
 
     @strawberry.field(description="Products of one category (GSI1), by product id. Public.")
@@ -177,22 +222,29 @@ class Mutation:
     async def update_product(
         self, info: Ctx, id: strawberry.ID, input: UpdateProductInput
     ) -> Product:
-        product = await catalog.update_product(info.context, id, input.changes())
+        product = await catalog.update_product(info.context, stored_product_id(id), input.changes())
         return Product.of(product)
 
     @strawberry.mutation(
         description="Counts one view of a product in a write-sharded counter. Public."
     )
     async def record_product_view(self, info: Ctx, product_id: strawberry.ID) -> bool:
-        return await catalog.record_view(info.context, product_id)
+        return await catalog.record_view(info.context, stored_product_id(product_id))
 
     @strawberry.mutation(
         description="Places an order for the viewer in one transaction: the order, its lines, and "
         "the stock of every product that tracks stock."
     )
     async def place_order(self, info: Ctx, input: PlaceOrderInput) -> Order:
-        lines = [(line.product_id, line.quantity) for line in input.items]
-        order = await ordering.place_order(info.context, lines, input.idempotency_key)
+        lines = [(stored_product_id(line.product_id), line.quantity) for line in input.items]
+        try:
+            order = await ordering.place_order(info.context, lines, input.idempotency_key)
+        except ShopError as refused:
+            # The products it names, by the ids clients hold: Product.id's.
+            named = refused.details.get("productIds")
+            if named is not None:
+                refused.details["productIds"] = [node_ids.global_id("Product", i) for i in named]
+            raise
         return Order(entity=order)
 
     @strawberry.mutation(
@@ -202,21 +254,22 @@ class Mutation:
         "back."
     )
     async def update_order_status(self, info: Ctx, id: strawberry.ID, status: OrderStatus) -> Order:
-        return Order(entity=await ordering.update_status(info.context, id, status))
+        order = await ordering.update_status(info.context, stored_order_id(id), status)
+        return Order(entity=order)
 
     @strawberry.mutation(
         description="Admin only: deletes an order and its lines in one transaction."
     )
     async def delete_order(self, info: Ctx, id: strawberry.ID) -> bool:
-        return await ordering.delete_order(info.context, id)
+        return await ordering.delete_order(info.context, stored_order_id(id))
 
     @strawberry.mutation(description="Admin only: puts the order into the sparse flagged index.")
     async def flag_order(self, info: Ctx, id: strawberry.ID, reason: str) -> Order:
-        return Order(entity=await ordering.flag_order(info.context, id, reason))
+        return Order(entity=await ordering.flag_order(info.context, stored_order_id(id), reason))
 
     @strawberry.mutation(description="Admin only: takes the order out of the flagged index.")
     async def unflag_order(self, info: Ctx, id: strawberry.ID) -> Order:
-        return Order(entity=await ordering.unflag_order(info.context, id))
+        return Order(entity=await ordering.unflag_order(info.context, stored_order_id(id)))
 
     @strawberry.mutation(
         description="Moves points from the viewer to another user in one transaction; never "
@@ -224,7 +277,7 @@ class Mutation:
     )
     async def transfer_points(self, info: Ctx, input: TransferPointsInput) -> TransferPointsPayload:
         transfer = await points.transfer_points(
-            info.context, input.to_user_id, input.points, input.idempotency_key
+            info.context, stored_user_id(input.to_user_id), input.points, input.idempotency_key
         )
         return TransferPointsPayload(
             from_=User(entity=transfer.sender),
@@ -252,7 +305,8 @@ class Subscription:
             ),
         ] = None,
     ) -> AsyncGenerator[OrderStatusChange, None]:
-        async for change in subscriptions.order_status_changes(info.context, order_id, after):
+        one_order = None if order_id is None else stored_order_id(order_id)
+        async for change in subscriptions.order_status_changes(info.context, one_order, after):
             yield OrderStatusChange(
                 order=Order(entity=change.order),
                 previous_status=change.previous_status,

@@ -3,11 +3,13 @@ relations through the request's dataloaders; private fields check who asks."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar
 
 import strawberry
 import strawberry.federation
+from strawberry import relay
 from strawberry.types import Info
 
 from shopgraph.data import entities, model
@@ -16,6 +18,7 @@ from shopgraph.data.paging import Page
 from shopgraph.resolvers import auth
 from shopgraph.resolvers.context import RequestContext
 from shopgraph.resolvers.orders import user_orders, visible_order
+from shopgraph.schema import node_ids
 from shopgraph.schema.scalars import DateTime, Decimal, money
 
 Ctx = Info[RequestContext, None]
@@ -49,19 +52,40 @@ class PageInfo:
         return self.page.cursor(-1) if self.page.items else None
 
 
+def stored_user_id(value: object) -> str:
+    """A user's stored id from its global id, or from the stored id itself."""
+    return model.validate_id(node_ids.stored_id(value, "User", "user id"), "user id")
+
+
+def stored_product_id(value: object) -> str:
+    return model.validate_id(node_ids.stored_id(value, "Product", "product id"), "product id")
+
+
+def stored_order_id(value: object) -> str:
+    return node_ids.stored_id(value, "Order", "order id")
+
+
 @strawberry.federation.type(keys=["id"])
-class User:
+class User(relay.Node):
     entity: strawberry.Private[entities.User]
+
+    @classmethod
+    def resolve_id(cls, root: User, *, info: Info) -> str:
+        return root.entity.id
 
     @classmethod
     async def resolve_reference(cls, info: Ctx, id: strawberry.ID) -> User | None:
         # Through the same loader as every other read: 50 references, one batch.
-        user = await info.context.loaders.users.load(model.validate_id(id, "user id"))
+        user = await info.context.loaders.users.load(stored_user_id(id))
         return cls(entity=user) if user else None
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(self.entity.id)
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Ctx, node_ids: Iterable[str], required: bool = False
+    ) -> list[User | None]:
+        ids = [model.validate_id(i, "user id") for i in node_ids]
+        found = await info.context.loaders.users.load_many(ids)
+        return [cls(entity=user) if user else None for user in found]
 
     @strawberry.field
     def name(self) -> str:
@@ -142,11 +166,11 @@ def prefetch_view_counts(info: Ctx, product_ids: list[str]) -> None:
 
 
 @strawberry.federation.type(keys=["id"])
-class Product:
+class Product(relay.Node):
     # Plain fields, filled once from the entity: strawberry resolves them
     # without a resolver call each, which a page of 20 products asks 60 times.
     entity: strawberry.Private[entities.Product]
-    id: strawberry.ID
+    stored_id: relay.NodeID[str]
     name: str
     description: str | None
     category: str
@@ -161,7 +185,7 @@ class Product:
     def of(cls, product: entities.Product) -> Product:
         return cls(
             entity=product,
-            id=strawberry.ID(product.id),
+            stored_id=product.id,
             name=product.name,
             description=product.description,
             category=product.category,
@@ -173,8 +197,16 @@ class Product:
 
     @classmethod
     async def resolve_reference(cls, info: Ctx, id: strawberry.ID) -> Product | None:
-        product = await info.context.loaders.products.load(model.validate_id(id, "product id"))
+        product = await info.context.loaders.products.load(stored_product_id(id))
         return cls.of(product) if product else None
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Ctx, node_ids: Iterable[str], required: bool = False
+    ) -> list[Product | None]:
+        ids = [model.validate_id(i, "product id") for i in node_ids]
+        found = await info.context.loaders.products.load_many(ids)
+        return [cls.of(product) if product else None for product in found]
 
     @strawberry.field(description="The sum of the product's sharded view counters.")
     async def view_count(self, info: Ctx) -> int:
@@ -191,9 +223,9 @@ class OrderFlag:
 class OrderItem:
     line: strawberry.Private[entities.OrderLine]
 
-    @strawberry.field
+    @strawberry.field(description="The product's global id, as Product.id.")
     def product_id(self) -> strawberry.ID:
-        return strawberry.ID(self.line.product_id)
+        return strawberry.ID(node_ids.global_id("Product", self.line.product_id))
 
     @strawberry.field(description="Null where the product has since been deleted.")
     async def product(self, info: Ctx) -> Product | None:
@@ -214,19 +246,33 @@ class OrderItem:
 
 
 @strawberry.federation.type(keys=["id"])
-class Order:
+class Order(relay.Node):
     entity: strawberry.Private[entities.Order]
 
     @classmethod
+    def resolve_id(cls, root: Order, *, info: Info) -> str:
+        # The stored id encodes the order's whole key, so a lookup is one read.
+        return root.entity.id
+
+    @classmethod
     async def resolve_reference(cls, info: Ctx, id: strawberry.ID) -> Order | None:
-        order = await visible_order(info.context, id)
+        order = await visible_order(info.context, stored_order_id(id))
         return cls(entity=order) if order else None
 
-    @strawberry.field(
-        description="Opaque: it encodes the order's whole key, so that a lookup is one read."
-    )
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(self.entity.id)
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Ctx, node_ids: Iterable[str], required: bool = False
+    ) -> list[Order | Exception | None]:
+        # Each order on its own: one that is someone else's is null with
+        # FORBIDDEN, as order(id:) is, and the others still answer.
+        async def one(stored: str) -> Order | Exception | None:
+            try:
+                order = await visible_order(info.context, stored)
+            except Exception as denied:  # graphql-core reports it on this item alone
+                return denied
+            return cls(entity=order) if order else None
+
+        return list(await asyncio.gather(*(one(i) for i in node_ids)))
 
     @strawberry.field(description="The short order number shown to people.")
     def number(self) -> str:
