@@ -19,11 +19,14 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tests.conftest import Api
+from tests.ids import global_id
 
 ADMINS = frozenset({"admin@example.com"})
 CREATE = "mutation($i: CreateProductInput!) { createProduct(input: $i) { id } }"
 # A delivered change is within ~1 s; the bound allows for a loaded machine.
 DELIVERY_BOUND_MS = 5000
+
+MUG, TEAPOT = global_id("Product", "mug"), global_id("Product", "teapot")
 
 
 async def _shop(api: Api) -> tuple[str, str]:
@@ -72,7 +75,8 @@ async def test_the_normalized_cache_answers_repeated_queries(
 
     seen = await _run(node_tools, api, "cache", CUSTOMER_TOKEN=customer)
 
-    mug = {"__typename": "Product", "id": "mug", "name": "Mug", "price": "8.50"}
+    # Asked by the stored id "mug" (old ids keep working), answered with the global id.
+    mug = {"__typename": "Product", "id": MUG, "name": "Mug", "price": "8.50"}
     assert seen["first"] == seen["second"] == {"product": mug}
     # Two identical queries, one request.
     assert seen["requestsAfterTwoQueries"] == 1
@@ -80,9 +84,9 @@ async def test_the_normalized_cache_answers_repeated_queries(
     # the entity the list put in the cache.
     assert _operations(seen["requests"]) == ["Product", "Category"]
     assert all(r["method"] == "POST" and r["status"] == 200 for r in seen["requests"])
-    assert seen["listed"] == ["mug", "teapot"]
+    assert seen["listed"] == [MUG, TEAPOT]
     assert seen["other"]["product"]["name"] == "Teapot"
-    assert {'Product:{"id":"mug"}', 'Product:{"id":"teapot"}'} <= set(seen["cacheIds"])
+    assert {f'Product:{{"id":"{MUG}"}}', f'Product:{{"id":"{TEAPOT}"}}'} <= set(seen["cacheIds"])
 
 
 async def test_a_mutation_result_updates_the_page_that_shows_the_entity(
@@ -104,7 +108,7 @@ async def test_a_mutation_result_updates_the_page_that_shows_the_entity(
     assert (before["name"], before["price"]) == ("Mug", "8.50")
     assert (after["name"], after["price"]) == ("Mug (large)", "9.75")
     assert seen["mutated"]["price"] == "9.75"
-    expected = {"product": {"__typename": "Product", "id": "mug", **{k: after[k] for k in after}}}
+    expected = {"product": {"__typename": "Product", "id": MUG, **{k: after[k] for k in after}}}
     assert seen["readQuery"] == seen["cacheOnly"] == expected
     # And the server has it.
     stored = await api.data('{ product(id: "mug") { name price } }')
@@ -136,7 +140,7 @@ async def test_automatic_persisted_queries_through_the_client(
     digest = post[0][2]
     assert post == [("POST", False, digest), ("POST", True, digest)] + [("POST", False, digest)] * 2
     assert [r["status"] for r in seen["post"]] == [400, 200, 200, 200]
-    mug = {"product": {"__typename": "Product", "id": "mug", "name": "Mug"}}
+    mug = {"product": {"__typename": "Product", "id": MUG, "name": "Mug"}}
     assert seen["results"] == [mug] * 3
 
     # useGETForHashedQueries: the hash alone goes as a GET (a URL a CDN can
@@ -147,7 +151,7 @@ async def test_automatic_persisted_queries_through_the_client(
     assert [r["status"] for r in seen["get"][:3]] == [400, 200, 200]
     url = urlsplit(seen["get"][2]["url"])
     assert sorted(parse_qs(url.query)) == ["extensions", "operationName", "variables"]
-    price = {"product": {"__typename": "Product", "id": "mug", "price": "8.50"}}
+    price = {"product": {"__typename": "Product", "id": MUG, "price": "8.50"}}
     assert seen["getResults"] == [price] * 2
     # A mutation is never a GET: hash alone, then with the text, both POSTs;
     # it ran once (the first attempt never reached execution).

@@ -134,7 +134,8 @@ async function cacheScenario() {
   const second = await apollo.query({ query: PRODUCT, variables: { id: productId } });
   const afterTwo = requests.length;
   const list = await apollo.query({ query: CATEGORY, variables: { category: 'kitchen' } });
-  const others = list.data.productsByCategory.nodes.filter((p) => p.id !== productId);
+  const shown = first.data.product.id; // the id the API answers, not the one asked by
+  const others = list.data.productsByCategory.nodes.filter((p) => p.id !== shown);
   if (others.length === 0) fail('the category has no other product');
   const other = await apollo.query({ query: PRODUCT, variables: { id: others[0].id } });
   return {
