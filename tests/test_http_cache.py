@@ -24,6 +24,7 @@ from shopgraph.data.dynamo import Dynamo
 from shopgraph.schema.build import EXPORTED_SDL, build_schema
 from shopgraph.schema.cache_hints import public_max_age
 from shopgraph.server.http_cache import matches
+from shopgraph.settings import Settings
 from tests.conftest import Api, error_codes, put_items
 from tests.factories import product
 from tests.faultproxy import FaultProxy
@@ -338,3 +339,13 @@ def test_if_none_match_compares_weakly() -> None:
     assert matches("*", '"a"')
     assert not matches('"b"', '"a"')
     assert not matches("", '"a"')
+
+
+def test_the_settings_read_from_the_environment() -> None:
+    settings = Settings.from_env(
+        {"SHOPGRAPH_HTTP_CACHE_MAX_AGE": "0", "SHOPGRAPH_HTTP_CACHE_ENTRIES": "50"}
+    )
+    assert (settings.http_cache_max_age, settings.http_cache_entries) == (0, 50)
+    assert (Settings.from_env({}).http_cache_max_age, Settings().http_cache_entries) == (5, 1000)
+    with pytest.raises(SystemExit, match="SHOPGRAPH_HTTP_CACHE_MAX_AGE"):
+        Settings.from_env({"SHOPGRAPH_HTTP_CACHE_MAX_AGE": "-1"})
