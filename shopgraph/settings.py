@@ -140,6 +140,11 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     # Automatic persisted queries this process remembers.
     persisted_queries: int = 1000
+    # HTTP caching of public reads (README: HTTP caching): the most seconds a
+    # shared cache may keep an answer (0: nothing is cacheable), and how many
+    # answers' ETags this process keeps to answer If-None-Match with a 304.
+    http_cache_max_age: int = 5
+    http_cache_entries: int = 1000
     # GraphiQL's npm packages (a node_modules folder); None: graphiql/node_modules
     # beside the source tree.
     graphiql_assets: Path | None = None
@@ -227,6 +232,12 @@ class Settings:
             ),
             introspection=_flag(env, "SHOPGRAPH_INTROSPECTION", d.introspection),
             persisted_queries=_int(env, "SHOPGRAPH_PERSISTED_QUERIES", d.persisted_queries),
+            http_cache_max_age=_int(
+                env, "SHOPGRAPH_HTTP_CACHE_MAX_AGE", d.http_cache_max_age, minimum=0
+            ),
+            http_cache_entries=_int(
+                env, "SHOPGRAPH_HTTP_CACHE_ENTRIES", d.http_cache_entries, minimum=0
+            ),
             graphiql_assets=path("SHOPGRAPH_GRAPHIQL_ASSETS"),
             tracing=_flag(env, "SHOPGRAPH_TRACING", d.tracing),
             cors_origins=tuple(_list(env, "SHOPGRAPH_CORS_ORIGINS")),

@@ -27,6 +27,7 @@ from shopgraph.schema.inputs import (
 )
 from shopgraph.schema.scalars import money
 from shopgraph.schema.types import (
+    CATALOGUE,
     AuthPayload,
     Connection,
     Ctx,
@@ -119,13 +120,17 @@ class Query:
             info.context.loaders.users.prime(user.id, user)
         return User(entity=user) if user else None
 
-    @strawberry.field(description="A product by id, or null. Public.")
+    @strawberry.field(
+        description="A product by id, or null. Public.",
+        directives=[CATALOGUE],
+    )
     async def product(self, info: Ctx, id: strawberry.ID) -> Product | None:
         prefetch_view_counts(info, [stored_product_id(id)])
         return await Product.resolve_reference(info, id)
 
     @strawberry.field(
-        description="Products by id (at most 500), in the order asked, null where unknown. Public."
+        description="Products by id (at most 500), in the order asked, null where unknown. Public.",
+        directives=[CATALOGUE],
     )
     async def products(self, info: Ctx, ids: list[strawberry.ID]) -> list[Product | None]:
         if len(ids) > MAX_PRODUCT_IDS:
@@ -135,7 +140,10 @@ class Query:
         found = await info.context.loaders.products.load_many(stored)
         return [Product.of(p) if p else None for p in found]
 
-    @strawberry.field(description="Products of one category (GSI1), by product id. Public.")
+    @strawberry.field(
+        description="Products of one category (GSI1), by product id. Public.",
+        directives=[CATALOGUE],
+    )
     async def products_by_category(
         self, info: Ctx, category: str, first: int = 20, after: str | None = None
     ) -> Connection[Product]:

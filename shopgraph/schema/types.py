@@ -10,7 +10,10 @@ from typing import Any, Generic, TypeVar
 import strawberry
 import strawberry.federation
 from strawberry import relay
+from strawberry.federation.schema_directives import Key
+from strawberry.federation.types import FieldSet
 from strawberry.types import Info
+from strawberry.types.unset import UNSET
 
 from shopgraph.data import entities, model
 from shopgraph.data import orders as data_orders
@@ -19,6 +22,7 @@ from shopgraph.resolvers import auth
 from shopgraph.resolvers.context import RequestContext
 from shopgraph.resolvers.orders import user_orders, visible_order
 from shopgraph.schema import node_ids
+from shopgraph.schema.cache_hints import INHERIT, public
 from shopgraph.schema.scalars import DateTime, Decimal, money
 
 Ctx = Info[RequestContext, None]
@@ -30,24 +34,34 @@ OrderStatus = strawberry.enum(entities.OrderStatus, name="OrderStatus")
 # The data layer's sort, under the contract's name.
 OrderOrder = strawberry.enum(data_orders.OrderSort, name="OrderOrder")
 
+# Public cache hints (README: HTTP caching). A catalogue entry changes rarely;
+# stock and view counts move with every order and view.
+CATALOGUE_MAX_AGE = 60
+COUNTER_MAX_AGE = 10
+CATALOGUE = public(CATALOGUE_MAX_AGE)
+COUNTER = public(COUNTER_MAX_AGE)
+
 
 @strawberry.type
 class PageInfo:
     page: strawberry.Private[Page]
 
-    @strawberry.field(description="Exact: true only when another item exists after this page.")
+    @strawberry.field(
+        description="Exact: true only when another item exists after this page.",
+        directives=[INHERIT],
+    )
     def has_next_page(self) -> bool:
         return self.page.has_next_page
 
-    @strawberry.field
+    @strawberry.field(directives=[INHERIT])
     def has_previous_page(self) -> bool:
         return self.page.has_previous_page
 
-    @strawberry.field
+    @strawberry.field(directives=[INHERIT])
     def start_cursor(self) -> str | None:
         return self.page.cursor(0) if self.page.items else None
 
-    @strawberry.field
+    @strawberry.field(directives=[INHERIT])
     def end_cursor(self) -> str | None:
         return self.page.cursor(-1) if self.page.items else None
 
@@ -165,21 +179,25 @@ def prefetch_view_counts(info: Ctx, product_ids: list[str]) -> None:
     future.add_done_callback(lambda f: f.cancelled() or f.exception())
 
 
-@strawberry.federation.type(keys=["id"])
+# The key first, so the SDL reads `type Product @key(fields: "id") @cacheControl(...)`.
+@strawberry.federation.type(directives=[Key(fields=FieldSet("id"), resolvable=UNSET), CATALOGUE])
 class Product(relay.Node):
     # Plain fields, filled once from the entity: strawberry resolves them
     # without a resolver call each, which a page of 20 products asks 60 times.
+    # Every field is public; each carries its hint, as a field added without
+    # one makes any query that asks it uncacheable.
     entity: strawberry.Private[entities.Product]
     stored_id: relay.NodeID[str]
-    name: str
-    description: str | None
-    category: str
-    price: Decimal
+    name: str = strawberry.field(directives=[CATALOGUE])
+    description: str | None = strawberry.field(directives=[CATALOGUE])
+    category: str = strawberry.field(directives=[CATALOGUE])
+    price: Decimal = strawberry.field(directives=[CATALOGUE])
     stock: int | None = strawberry.field(
-        description="Units left; null where the product does not track stock."
+        description="Units left; null where the product does not track stock.",
+        directives=[COUNTER],
     )
-    created_at: DateTime
-    updated_at: DateTime | None
+    created_at: DateTime = strawberry.field(directives=[CATALOGUE])
+    updated_at: DateTime | None = strawberry.field(directives=[CATALOGUE])
 
     @classmethod
     def of(cls, product: entities.Product) -> Product:
@@ -208,7 +226,17 @@ class Product(relay.Node):
         found = await info.context.loaders.products.load_many(ids)
         return [cls.of(product) if product else None for product in found]
 
-    @strawberry.field(description="The sum of the product's sharded view counters.")
+    # Node's id, with the catalogue's cache hint like every other Product field.
+    @strawberry.field(
+        name="id", description="The Globally Unique ID of this object", directives=[CATALOGUE]
+    )
+    @classmethod
+    def _id(cls, root: Product, info: Info) -> relay.GlobalID:  # type: ignore[override]
+        return relay.GlobalID(type_name="Product", node_id=root.stored_id)
+
+    @strawberry.field(
+        description="The sum of the product's sharded view counters.", directives=[COUNTER]
+    )
     async def view_count(self, info: Ctx) -> int:
         return await info.context.loaders.view_counts.load(self.entity.id)
 
@@ -324,11 +352,11 @@ T = TypeVar("T")
 
 @strawberry.type
 class Edge(Generic[T]):
-    node: T
+    node: T = strawberry.field(directives=[INHERIT])
     page: strawberry.Private[Page]
     index: strawberry.Private[int]
 
-    @strawberry.field
+    @strawberry.field(directives=[INHERIT])
     def cursor(self) -> str:
         return self.page.cursor(self.index)
 
@@ -337,10 +365,11 @@ class Edge(Generic[T]):
 class Connection(Generic[T]):
     """A page of any listing; strawberry names Connection[Order] `OrderConnection`."""
 
-    edges: list[Edge[T]]
-    page_info: PageInfo
+    # Inheriting: public under productsByCategory, private under an order listing.
+    edges: list[Edge[T]] = strawberry.field(directives=[INHERIT])
+    page_info: PageInfo = strawberry.field(directives=[INHERIT])
 
-    @strawberry.field
+    @strawberry.field(directives=[INHERIT])
     def nodes(self) -> list[T]:
         return [e.node for e in self.edges]
 

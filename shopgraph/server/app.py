@@ -16,8 +16,10 @@ from aiohttp import web
 from shopgraph.data.dynamo import open_client
 from shopgraph.data.paging import CursorCodec
 from shopgraph.schema.build import build_schema
+from shopgraph.schema.cache_hints import CacheHints
 from shopgraph.server.admission import AdaptiveLimit, Admission
 from shopgraph.server.graphiql import ASSET_PREFIX, asset_handler, build_page
+from shopgraph.server.http_cache import HttpCache
 from shopgraph.server.persisted import PersistedQueries
 from shopgraph.server.readiness import Prepare, readiness
 from shopgraph.server.state import ARRIVED, REQUEST_ID, SUMMARY, AppState
@@ -132,11 +134,18 @@ def create_app(
 ) -> web.Application:
     """The app; prepare (creating the table, seeding) runs once the store
     answers, for a server started while it could not be reached."""
+    schema = build_schema(settings)
     state = AppState(
         settings=settings,
-        schema=build_schema(settings),
+        schema=schema,
         cursors=CursorCodec(settings.secret),
         graphiql=build_page(settings.graphiql_assets),
+        http_cache=HttpCache(
+            CacheHints(schema._schema, max_tokens=settings.max_tokens),
+            max_age=settings.http_cache_max_age,
+            max_entries=settings.http_cache_entries,
+            cors=bool(settings.cors_origins),
+        ),
         broker=Broker(
             queue_size=settings.subscriber_queue, replay_limit=settings.subscription_replay
         ),

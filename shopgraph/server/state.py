@@ -12,6 +12,7 @@ from aiohttp import web
 from shopgraph.data.paging import CursorCodec
 from shopgraph.server.admission import Admission
 from shopgraph.server.graphiql import GraphiQLPage
+from shopgraph.server.http_cache import HttpCache
 from shopgraph.server.metrics import Metrics
 from shopgraph.server.persisted import PersistedQueries
 from shopgraph.server.readiness import Readiness
@@ -32,6 +33,8 @@ class AppState:
     schema: strawberry.Schema
     cursors: CursorCodec
     graphiql: GraphiQLPage
+    # Public reads' cache headers, and the ETags that answer If-None-Match.
+    http_cache: HttpCache
     broker: Broker = field(default_factory=Broker)
     persisted: PersistedQueries = field(default_factory=PersistedQueries)
     metrics: Metrics = field(default_factory=Metrics)

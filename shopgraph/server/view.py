@@ -16,6 +16,7 @@ from strawberry.types.execution import ExecutionResult, PreExecutionError
 from shopgraph.data.cost import CostRecorder
 from shopgraph.data.dynamo import Dynamo
 from shopgraph.resolvers.context import RequestContext, bearer_token
+from shopgraph.server.http_cache import NotModified
 from shopgraph.server.persisted import PersistedQueryError
 from shopgraph.server.state import ARRIVED, REQUEST_ID, SUMMARY, AppState
 
@@ -33,6 +34,13 @@ def accepts_graphql_response(accept: str) -> bool:
                 p.replace(" ", "") in ("q=0", "q=0.0", "q=0.00", "q=0.000") for p in params
             )
     return False
+
+
+def response_media_type(request: web.Request) -> str:
+    """The media type the answer will have (see create_response)."""
+    if accepts_graphql_response(request.headers.get("Accept", "")):
+        return GRAPHQL_RESPONSE_TYPE
+    return "application/json"
 
 
 def is_request_error(result: ExecutionResult) -> bool:
@@ -58,13 +66,18 @@ class ShopGraphQLView(GraphQLView):
         self.state = state
 
     async def __call__(self, request: web.Request) -> web.StreamResponse:
+        cache = self.state.http_cache
+        response: web.StreamResponse
         try:
-            return await self.run(request=request)
+            response = await self.run(request=request)
+        except NotModified as hit:
+            response = cache.not_modified_response(hit)
         except HTTPException as exc:
             # A malformed request is still answered in GraphQL's own shape.
-            return error_response(exc.status_code, exc.reason, "BAD_REQUEST")
+            response = error_response(exc.status_code, exc.reason, "BAD_REQUEST")
         except web.HTTPRequestEntityTooLarge as exc:
-            return error_response(exc.status, "The request body is too large", "BAD_REQUEST")
+            response = error_response(exc.status, "The request body is too large", "BAD_REQUEST")
+        return cache.finish(response)
 
     def is_websocket_request(self, request: web.Request) -> Any:
         # strawberry tries a whole websocket handshake on every request to find
@@ -109,6 +122,12 @@ class ShopGraphQLView(GraphQLView):
         except PersistedQueryError as exc:
             return ExecutionResult(data=None, errors=[exc.error])
         request_data = replace(request_data, query=query)
+        # A public GET the client already holds is answered 304 from here,
+        # before anything runs (NotModified, caught in __call__).
+        request = kwargs["request"]
+        self.state.http_cache.consider(
+            request, kwargs["sub_response"], request_data, response_media_type(request)
+        )
         return await super().execute_single(request_data=request_data, **kwargs)
 
     async def get_sub_response(self, request: web.Request) -> web.Response:
@@ -136,6 +155,7 @@ class ShopGraphQLView(GraphQLView):
         sub_response.content_type = (
             GRAPHQL_RESPONSE_TYPE if graphql_response else "application/json"
         )
+        self.state.http_cache.store(sub_response, response_data)
         return sub_response
 
     async def get_context(self, request: web.Request, response: Any) -> RequestContext:  # type: ignore[override]
