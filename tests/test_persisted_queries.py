@@ -6,6 +6,8 @@ import hashlib
 import json
 from typing import Any
 
+import pytest
+
 from tests.conftest import Api, error_codes
 
 QUERY = "query Viewer { viewer { id } }"
@@ -79,3 +81,46 @@ async def test_the_cache_is_bounded(start_api: Any) -> None:
     assert error_codes(forgotten) == ["PERSISTED_QUERY_NOT_FOUND"]
     for query in queries[1:]:
         assert not (await _post(api, {"extensions": extensions(query)})).get("errors")
+
+
+# The Accept headers clients send by default (from their sources), and a browser's.
+APOLLO_CLIENT = "application/graphql-response+json,application/json;q=0.9"  # HttpLink
+URQL = (
+    "multipart/mixed, application/graphql-response+json, application/graphql+json, application/json"
+)
+GRAPHQL_REQUEST = "application/graphql-response+json, application/json"
+ANY = "*/*"  # fetch and curl without an Accept of their own
+BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"
+
+
+@pytest.mark.parametrize("accept", [APOLLO_CLIENT, URQL, GRAPHQL_REQUEST, ANY, BROWSER])
+async def test_a_hash_over_get_gets_a_graphql_answer_whatever_the_client_accepts(
+    api: Api, accept: str
+) -> None:
+    """Never the GraphiQL page: an unknown hash is PERSISTED_QUERY_NOT_FOUND
+    (the client then sends the text), a known one its data."""
+    query = '{ productsByCategory(category: "books", first: 1) { nodes { name } } }'
+    params = {"extensions": json.dumps(extensions(query))}
+    response = await api.http.get("/graphql", params=params, headers={"Accept": accept})
+    assert "text/html" not in response.headers["Content-Type"]
+    body = await response.json()
+    assert body["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
+
+    await _post(api, {"query": query, "extensions": extensions(query)})
+    response = await api.http.get("/graphql", params=params, headers={"Accept": accept})
+    body = await response.json()
+    assert body["data"] == {"productsByCategory": {"nodes": []}}
+
+
+async def test_graphiql_is_for_a_browser_asking_for_a_page_without_a_query(api: Api) -> None:
+    page = await api.http.get("/graphql", headers={"Accept": BROWSER})
+    assert page.status == 200 and page.headers["Content-Type"].startswith("text/html")
+    for accept in (ANY, APOLLO_CLIENT):
+        response = await api.http.get("/graphql", headers={"Accept": accept})
+        assert "text/html" not in response.headers["Content-Type"]
+        body = await response.json()
+        assert body["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+    with_query = await api.http.get(
+        "/graphql", params={"query": "{ __typename }"}, headers={"Accept": BROWSER}
+    )
+    assert (await with_query.json())["data"] == {"__typename": "Query"}

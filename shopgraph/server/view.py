@@ -21,6 +21,8 @@ from shopgraph.server.persisted import PersistedQueryError
 from shopgraph.server.state import ARRIVED, REQUEST_ID, SUMMARY, AppState
 
 GRAPHQL_RESPONSE_TYPE = "application/graphql-response+json"
+# A GET carrying any of these is a GraphQL request, never a request for GraphiQL.
+GRAPHQL_GET_PARAMETERS = ("query", "extensions", "documentId", "variables", "operationName")
 SUB_RESPONSE = web.RequestKey("sub_response", web.Response)
 GRAPHQL_RESPONSE = web.ResponseKey("graphql_response", bool)
 
@@ -85,6 +87,16 @@ class ShopGraphQLView(GraphQLView):
         if not asks_for_websocket(request):
             return False
         return super().is_websocket_request(request)
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        # GraphiQL is for a browser asking for a page. A request that carries a
+        # GraphQL parameter gets a GraphQL answer, whatever its Accept says
+        # (many clients send `*/*`, and strawberry would show them the page).
+        if request.method != "GET":
+            return False
+        if any(request.query_params.get(name) is not None for name in GRAPHQL_GET_PARAMETERS):
+            return False
+        return "text/html" in request.headers.get("accept", "").lower()
 
     async def render_graphql_ide(self, request: web.Request) -> web.Response:
         page = self.state.graphiql
