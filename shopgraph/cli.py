@@ -30,6 +30,7 @@ from shopgraph.engine import (
     start_embedded,
 )
 from shopgraph.errors import Unavailable
+from shopgraph.schema.trusted_documents import ManifestError
 from shopgraph.server.readiness import Prepare
 from shopgraph.settings import Settings
 
@@ -297,6 +298,22 @@ def export_schema(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def trusted_documents(settings: Settings, args: argparse.Namespace) -> int:
+    """Writes the trusted documents manifest of the .graphql files under a folder."""
+    import json
+
+    from shopgraph.schema.build import build_schema
+    from shopgraph.schema.trusted_documents import build_manifest
+
+    files = sorted(args.folder.rglob("*.graphql"))
+    if not files:
+        raise ManifestError(f"{args.folder}: no .graphql files")
+    manifest = build_manifest(files, build_schema()._schema)
+    args.output.write_text(json.dumps(manifest, indent=2) + "\n")
+    print(f"wrote {args.output}: {len(manifest['operations'])} operations from {len(files)} files")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="shopgraph", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
@@ -368,6 +385,13 @@ def parser() -> argparse.ArgumentParser:
     )
     export_parser = commands.add_parser("export-schema", help="write the schema's SDL")
     export_parser.add_argument("--output", type=Path, default=None)
+    trusted_parser = commands.add_parser(
+        "trusted-documents",
+        help="write a trusted documents manifest (Apollo's format) from a folder of .graphql "
+        "files, each operation checked against the schema",
+    )
+    trusted_parser.add_argument("folder", type=Path)
+    trusted_parser.add_argument("-o", "--output", type=Path, default=Path("trusted-documents.json"))
 
     for sub in (serve_parser, table_parser, seed_parser, worker_parser):
         sub.add_argument(
@@ -391,12 +415,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "create-table": create_table,
         "seed": seed_command,
         "export-schema": export_schema,
+        "trusted-documents": trusted_documents,
         "stream-worker": stream_worker,
         "engine": engine_command,
     }
     try:
         return commands[args.command](settings, args)
-    except (TableShapeError, EngineStartError) as exc:
+    except (TableShapeError, EngineStartError, ManifestError) as exc:
         # What a user can fix: one line, no traceback.
         print(f"error: {exc}", file=sys.stderr)
         return 2

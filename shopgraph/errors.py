@@ -38,6 +38,12 @@ class BadUserInput(ShopError):
     code = "BAD_USER_INPUT"
 
 
+class OperationNotTrusted(ShopError):
+    """A document outside the trusted documents, where only those may run."""
+
+    code = "OPERATION_NOT_TRUSTED"
+
+
 class InvalidCursor(ShopError):
     code = "INVALID_CURSOR"
 

@@ -140,6 +140,10 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     # Automatic persisted queries this process remembers.
     persisted_queries: int = 1000
+    # A manifest of trusted documents (README: Trusted documents), and whether
+    # only those may run.
+    trusted_documents: Path | None = None
+    trusted_only: bool = False
     # HTTP caching of public reads (README: HTTP caching): the most seconds a
     # shared cache may keep an answer (0: nothing is cacheable), and how many
     # answers' ETags this process keeps to answer If-None-Match with a 304.
@@ -232,6 +236,8 @@ class Settings:
             ),
             introspection=_flag(env, "SHOPGRAPH_INTROSPECTION", d.introspection),
             persisted_queries=_int(env, "SHOPGRAPH_PERSISTED_QUERIES", d.persisted_queries),
+            trusted_documents=path("SHOPGRAPH_TRUSTED_DOCUMENTS"),
+            trusted_only=_flag(env, "SHOPGRAPH_TRUSTED_ONLY", d.trusted_only),
             http_cache_max_age=_int(
                 env, "SHOPGRAPH_HTTP_CACHE_MAX_AGE", d.http_cache_max_age, minimum=0
             ),
@@ -260,6 +266,10 @@ class Settings:
                 env, "SHOPGRAPH_ADMISSION_QUEUE_TIMEOUT", d.admission_queue_timeout
             ),
         )
+        if settings.trusted_only and settings.trusted_documents is None:
+            raise SystemExit(
+                "SHOPGRAPH_TRUSTED_ONLY needs SHOPGRAPH_TRUSTED_DOCUMENTS, the manifest to trust"
+            )
         if settings.admission_queue_timeout >= settings.request_deadline:
             # A request must have time left to run after waiting for a slot.
             raise SystemExit(

@@ -22,6 +22,7 @@ from shopgraph.schema.cost_limit import QueryCostLimit
 from shopgraph.schema.extensions import DynamoCost, ErrorCodes, RequestMetrics, SafeParserCache
 from shopgraph.schema.root import Mutation, Query, Subscription
 from shopgraph.schema.scalars import SCALAR_MAP
+from shopgraph.schema.trusted_documents import TrustedDocuments, TrustedOnly
 from shopgraph.settings import Settings
 
 EXPORTED_SDL = Path(__file__).with_name("schema.graphql")
@@ -36,8 +37,17 @@ class ShopSchema(strawberry.federation.Schema):
         return None
 
 
-def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+def build_schema(
+    settings: Settings | None = None, trusted: TrustedDocuments | None = None
+) -> strawberry.Schema:
     settings = settings or Settings()
+    # With SHOPGRAPH_TRUSTED_ONLY, the manifest's documents and nothing else.
+    trusted_only = []
+    if settings.trusted_only:
+        if trusted is None:
+            raise ValueError("trusted_only needs the trusted documents")
+        documents = trusted
+        trusted_only = [lambda: TrustedOnly(documents)]
     max_depth, max_aliases, max_tokens = (
         settings.max_depth,
         settings.max_aliases,
@@ -61,6 +71,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         extensions=[
             # Factories: a fresh extension per request (the caches are shared
             # by maxsize inside strawberry).
+            *trusted_only,
             lambda: SafeParserCache(maxsize=256),
             lambda: ValidationCache(maxsize=256),
             lambda: AddValidationRules(limits),

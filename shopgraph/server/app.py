@@ -17,6 +17,7 @@ from shopgraph.data.dynamo import open_client
 from shopgraph.data.paging import CursorCodec
 from shopgraph.schema.build import build_schema
 from shopgraph.schema.cache_hints import CacheHints
+from shopgraph.schema.trusted_documents import TrustedDocuments
 from shopgraph.server.admission import AdaptiveLimit, Admission
 from shopgraph.server.graphiql import ASSET_PREFIX, asset_handler, build_page
 from shopgraph.server.http_cache import HttpCache
@@ -134,7 +135,10 @@ def create_app(
 ) -> web.Application:
     """The app; prepare (creating the table, seeding) runs once the store
     answers, for a server started while it could not be reached."""
-    schema = build_schema(settings)
+    trusted = (
+        TrustedDocuments.load(settings.trusted_documents) if settings.trusted_documents else None
+    )
+    schema = build_schema(settings, trusted)
     state = AppState(
         settings=settings,
         schema=schema,
@@ -150,6 +154,7 @@ def create_app(
             queue_size=settings.subscriber_queue, replay_limit=settings.subscription_replay
         ),
         persisted=PersistedQueries(settings.persisted_queries),
+        trusted=trusted,
         admission=Admission(
             AdaptiveLimit(
                 limit=min(16, settings.max_in_flight),

@@ -14,7 +14,24 @@ from typing import Any
 
 from graphql import GraphQLError
 
+from shopgraph.schema.trusted_documents import NOT_TRUSTED, TrustedDocuments
+
 NOT_FOUND = "PersistedQueryNotFound"
+
+
+def requested_hash(extensions: dict[str, Any] | None) -> str | None:
+    """The sha256 a request names in `extensions.persistedQuery`, lowercased."""
+    persisted = (extensions or {}).get("persistedQuery")
+    if persisted is None:
+        return None
+    if not isinstance(persisted, dict) or persisted.get("version") != 1:
+        raise PersistedQueryError("Unsupported persisted query version", "BAD_USER_INPUT")
+    digest = persisted.get("sha256Hash")
+    if not isinstance(digest, str) or len(digest) != 64:
+        raise PersistedQueryError(
+            "persistedQuery.sha256Hash must be 64 hex digits", "BAD_USER_INPUT"
+        )
+    return digest.lower()
 
 
 class PersistedQueryError(Exception):
@@ -31,27 +48,37 @@ class PersistedQueries:
     def __len__(self) -> int:
         return len(self._queries)
 
-    def resolve(self, query: str | None, extensions: dict[str, Any] | None) -> str | None:
-        """The query to run: the one sent, or the one its hash names."""
-        persisted = (extensions or {}).get("persistedQuery")
-        if persisted is None:
+    def resolve(
+        self,
+        query: str | None,
+        extensions: dict[str, Any] | None,
+        trusted: TrustedDocuments | None = None,
+        trusted_only: bool = False,
+    ) -> str | None:
+        """The query to run: the one sent, or the one its hash names (in the
+        trusted documents first). With trusted_only, only those: nothing else
+        is looked up or remembered."""
+        digest = requested_hash(extensions)
+        if digest is None:
+            if trusted_only and query is not None and not (trusted and trusted.trusts(query)):
+                raise PersistedQueryError(NOT_TRUSTED, "OPERATION_NOT_TRUSTED")
             return query
-        if not isinstance(persisted, dict) or persisted.get("version") != 1:
-            raise PersistedQueryError("Unsupported persisted query version", "BAD_USER_INPUT")
-        digest = persisted.get("sha256Hash")
-        if not isinstance(digest, str) or len(digest) != 64:
-            raise PersistedQueryError(
-                "persistedQuery.sha256Hash must be 64 hex digits", "BAD_USER_INPUT"
-            )
-        digest = digest.lower()
         if query is None:
-            known = self._queries.get(digest)
+            known = (trusted.get(digest) if trusted else None) or (
+                None if trusted_only else self._queries.get(digest)
+            )
             if known is None:
                 raise PersistedQueryError(NOT_FOUND, "PERSISTED_QUERY_NOT_FOUND")
-            self._queries.move_to_end(digest)
+            if digest in self._queries:
+                self._queries.move_to_end(digest)
             return known
         if hashlib.sha256(query.encode()).hexdigest() != digest:
             raise PersistedQueryError("provided sha does not match query", "BAD_USER_INPUT")
+        if trusted and digest in trusted:
+            return query
+        if trusted_only:
+            # Registering a document is how untrusted ones would get in.
+            raise PersistedQueryError(NOT_TRUSTED, "OPERATION_NOT_TRUSTED")
         self._queries[digest] = query
         self._queries.move_to_end(digest)
         while len(self._queries) > self.max_entries:

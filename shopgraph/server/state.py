@@ -10,6 +10,7 @@ import strawberry
 from aiohttp import web
 
 from shopgraph.data.paging import CursorCodec
+from shopgraph.schema.trusted_documents import TrustedDocuments
 from shopgraph.server.admission import Admission
 from shopgraph.server.graphiql import GraphiQLPage
 from shopgraph.server.http_cache import HttpCache
@@ -37,6 +38,8 @@ class AppState:
     http_cache: HttpCache
     broker: Broker = field(default_factory=Broker)
     persisted: PersistedQueries = field(default_factory=PersistedQueries)
+    # The manifest's documents, by sha256 (SHOPGRAPH_TRUSTED_DOCUMENTS); None: none.
+    trusted: TrustedDocuments | None = None
     metrics: Metrics = field(default_factory=Metrics)
     admission: Admission = field(default_factory=Admission)
     client: Any = None  # the aiobotocore DynamoDB client, opened at startup

@@ -16,6 +16,7 @@ from strawberry.types.execution import ExecutionResult, PreExecutionError
 from shopgraph.data.cost import CostRecorder
 from shopgraph.data.dynamo import Dynamo
 from shopgraph.resolvers.context import RequestContext, bearer_token
+from shopgraph.schema.trusted_documents import document_id
 from shopgraph.server.http_cache import NotModified
 from shopgraph.server.persisted import PersistedQueryError
 from shopgraph.server.state import ARRIVED, REQUEST_ID, SUMMARY, AppState
@@ -116,9 +117,23 @@ class ShopGraphQLView(GraphQLView):
         # strawberry reads a JSON body as an object (or a batch): a JSON string,
         # number or null would fail inside it as a 500.
         json_post = request.method == "POST" and "application/json" in (request.content_type or "")
-        if json_post and not isinstance(self.parse_json(await request.get_body()), (dict, list)):
+        body = self.parse_json(await request.get_body()) if json_post else None
+        if json_post and not isinstance(body, (dict, list)):
             raise HTTPException(400, "The request body must be a JSON object")
-        return await super().parse_http_body(request)
+        request_data = await super().parse_http_body(request)
+        # A persisted document by `documentId` (GraphQL over HTTP's name for
+        # it), as if sent by Apollo's persistedQuery extension.
+        raw = body if isinstance(body, dict) else None
+        if request.method == "GET":
+            raw = {"documentId": request.query_params.get("documentId")}
+        document = (raw or {}).get("documentId")
+        if isinstance(request_data, GraphQLRequestData) and document is not None:
+            if not isinstance(document, str):
+                raise HTTPException(400, "documentId must be a string")
+            persisted = {"version": 1, "sha256Hash": document_id(document)}
+            extensions = {**(request_data.extensions or {}), "persistedQuery": persisted}
+            request_data = replace(request_data, extensions=extensions)
+        return request_data
 
     async def create_websocket_response(
         self, request: web.Request, subprotocol: str | None
@@ -130,7 +145,12 @@ class ShopGraphQLView(GraphQLView):
 
     async def execute_single(self, *, request_data: GraphQLRequestData, **kwargs: Any) -> Any:
         try:
-            query = self.state.persisted.resolve(request_data.query, request_data.extensions)
+            query = self.state.persisted.resolve(
+                request_data.query,
+                request_data.extensions,
+                self.state.trusted,
+                self.state.settings.trusted_only,
+            )
         except PersistedQueryError as exc:
             return ExecutionResult(data=None, errors=[exc.error])
         request_data = replace(request_data, query=query)
