@@ -195,3 +195,11 @@ async def _sign_up_by_manifest(api: Api) -> str:
     )
     assert error_codes(refused) == ["OPERATION_NOT_TRUSTED"]
     return "not-a-session"
+
+
+def test_trusted_only_without_a_manifest_does_not_start() -> None:
+    from shopgraph.settings import Settings
+
+    with pytest.raises(SystemExit) as stopped:
+        Settings.from_env({"SHOPGRAPH_TRUSTED_ONLY": "true"})
+    assert "SHOPGRAPH_TRUSTED_DOCUMENTS" in str(stopped.value)
