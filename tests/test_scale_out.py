@@ -475,11 +475,13 @@ async def _wait_for_owner(db: Dynamo, owner: str, within: float) -> float:
     return time.monotonic()
 
 
-async def _pids_answering(base: str, tries: int = 60) -> set[int]:
+async def _pids_answering(base: str, expected: int = 2, within: float = 30) -> set[int]:
     """The PIDs that answer /healthz over fresh connections (the kernel picks
-    a process for each)."""
+    a process for each), asked until `expected` answered or `within` seconds
+    passed: the children start one after the other."""
     pids: set[int] = set()
-    for _ in range(tries):
+    deadline = time.monotonic() + within
+    while len(pids) < expected and time.monotonic() < deadline:
         async with (
             aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as session,
             session.get(f"{base}/healthz") as response,
@@ -524,7 +526,7 @@ async def test_serve_workers_share_one_port(
 
             async def replaced() -> bool:
                 answering.clear()
-                answering.update(await _pids_answering(server.base, tries=20))
+                answering.update(await _pids_answering(server.base, within=5))
                 return killed not in answering and len(answering) == 2
 
             assert await eventually(replaced, within=30, step=0.5)
