@@ -59,6 +59,9 @@ async def _nodes(info: Ctx, ids: list[relay.GlobalID]) -> list[relay.Node | Exce
             raise BadUserInput(f"Invalid id: no object of type {global_id.type_name!r}")
         by_type.setdefault(global_id.resolve_type(info), []).append(n)
     found: list[relay.Node | Exception | None] = [None] * len(ids)
+    if Order in by_type:
+        # Whose the orders are decides: the viewer's reads join the others' batch.
+        info.context.look_up_viewer()
 
     async def resolve(node_type: type[relay.Node], positions: list[int]) -> None:
         stored = [ids[n].node_id for n in positions]
