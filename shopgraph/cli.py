@@ -305,11 +305,14 @@ def trusted_documents(settings: Settings, args: argparse.Namespace) -> int:
     from shopgraph.schema.build import build_schema
     from shopgraph.schema.trusted_documents import build_manifest
 
-    files = sorted(args.folder.rglob("*.graphql"))
+    files = sorted({*args.folder.rglob("*.graphql"), *args.folder.rglob("*.gql")})
     if not files:
-        raise ManifestError(f"{args.folder}: no .graphql files")
+        raise ManifestError(f"{args.folder}: no .graphql or .gql files")
     manifest = build_manifest(files, build_schema()._schema)
-    args.output.write_text(json.dumps(manifest, indent=2) + "\n")
+    try:
+        args.output.write_text(json.dumps(manifest, indent=2) + "\n")
+    except OSError as exc:
+        raise ManifestError(f"{args.output}: cannot be written ({exc.strerror})") from None
     print(f"wrote {args.output}: {len(manifest['operations'])} operations from {len(files)} files")
     return 0
 
@@ -388,7 +391,7 @@ def parser() -> argparse.ArgumentParser:
     trusted_parser = commands.add_parser(
         "trusted-documents",
         help="write a trusted documents manifest (Apollo's format) from a folder of .graphql "
-        "files, each operation checked against the schema",
+        "and .gql files, each operation checked against the schema",
     )
     trusted_parser.add_argument("folder", type=Path)
     trusted_parser.add_argument("-o", "--output", type=Path, default=Path("trusted-documents.json"))

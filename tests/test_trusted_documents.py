@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from shopgraph.schema.trusted_documents import ManifestError, TrustedDocuments
+from shopgraph.schema.trusted_documents import ManifestError, TrustedDocuments, build_manifest
 from tests.conftest import Api, error_codes, put_items
 from tests.factories import product
 
@@ -110,8 +111,81 @@ def test_a_manifest_that_cannot_be_used_says_which_and_why(
 
 def test_codegens_flat_format_is_read_too(tmp_path: Path) -> None:
     path = tmp_path / "persisted-documents.json"
-    path.write_text(json.dumps({sha256(CATEGORY): CATEGORY}))
-    assert TrustedDocuments.load(path).get(sha256(CATEGORY)) == CATEGORY
+    # The client preset writes sha256 keys as `sha256:<hex>` (GraphQL over
+    # HTTP's document id); older versions wrote the bare hex.
+    path.write_text(json.dumps({f"sha256:{sha256(CATEGORY)}": CATEGORY, sha256(OTHER): OTHER}))
+    documents = TrustedDocuments.load(path)
+    assert documents.get(sha256(CATEGORY)) == CATEGORY and documents.get(sha256(OTHER)) == OTHER
+
+
+def test_a_codegen_manifest_hashed_with_sha1_says_how_to_fix_it(tmp_path: Path) -> None:
+    # sha1 is the client preset's default hashAlgorithm.
+    path = tmp_path / "persisted-documents.json"
+    path.write_text(json.dumps({hashlib.sha1(CATEGORY.encode()).hexdigest(): CATEGORY}))
+    with pytest.raises(ManifestError, match="hashAlgorithm to 'sha256'"):
+        TrustedDocuments.load(path)
+
+
+def _build(folder: Path, files: dict[str, str]) -> dict[str, Any]:
+    from shopgraph.schema.build import build_schema
+
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    return build_manifest(sorted(folder.iterdir()), build_schema()._schema)
+
+
+def test_a_body_is_the_operation_then_its_fragments_sorted_by_name(tmp_path: Path) -> None:
+    """As Apollo's generator prints a body (print(sortTopLevelDefinitions(...))),
+    so its ids and ours agree; a fragment may live in another file, and one no
+    operation uses is left out."""
+    written = _build(
+        tmp_path,
+        {
+            "profile.graphql": "query Profile { viewer { ...Zed ...Alpha } }",
+            "fragments.graphql": (
+                "fragment Zed on User { name } fragment Alpha on User { id ...Mid } "
+                "fragment Mid on User { email } fragment Unused on Product { name }"
+            ),
+        },
+    )
+    [profile] = written["operations"]
+    assert profile["body"] == (
+        "query Profile {\n  viewer {\n    ...Zed\n    ...Alpha\n  }\n}\n\n"
+        "fragment Alpha on User {\n  id\n  ...Mid\n}\n\n"
+        "fragment Mid on User {\n  email\n}\n\n"
+        "fragment Zed on User {\n  name\n}"
+    )
+    assert profile["id"] == sha256(profile["body"])
+
+
+@pytest.mark.parametrize(
+    ("files", "problem"),
+    [
+        ({"a.graphql": "{ viewer { id } }"}, "a.graphql: an anonymous query"),
+        (
+            {
+                "a.graphql": "query Same { viewer { id } }",
+                "b.graphql": "query Same { me: viewer { id } }",
+            },
+            "b.graphql: operation Same is defined in",
+        ),
+        (
+            {"a.graphql": "fragment F on User { id }", "b.graphql": "fragment F on User { name }"},
+            "b.graphql: fragment F is defined in",
+        ),
+        ({"a.graphql": "query Q { viewer { ...Missing } }"}, "a.graphql: Q: Unknown fragment"),
+        ({"a.graphql": "query Q { viewer { id }"}, "a.graphql: Syntax Error"),
+        (
+            {"a.graphql": "type T { id: ID }"},
+            "a.graphql: only operations and fragments belong here, not object type definitions",
+        ),
+    ],
+)
+def test_what_the_builder_refuses_names_the_file(
+    tmp_path: Path, files: dict[str, str], problem: str
+) -> None:
+    with pytest.raises(ManifestError, match=re.escape(problem)):
+        _build(tmp_path, files)
 
 
 async def _ask(api: Api, method: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -51,6 +51,15 @@ def document_id(value: str) -> str:
     return value.removeprefix("sha256:").lower()
 
 
+def sha256_document_id(value: str) -> str | None:
+    """The sha256 a documentId names, or None for any other kind of id (GraphQL
+    over HTTP also allows custom ids and other prefixes; none name a document here)."""
+    digest = document_id(value)
+    if len(digest) == 64 and all(c in "0123456789abcdef" for c in digest):
+        return digest
+    return None
+
+
 @dataclass(frozen=True)
 class TrustedDocuments:
     by_hash: dict[str, str]
@@ -98,7 +107,11 @@ def _entries(path: Path, raw: Any) -> dict[str, str]:
         if not isinstance(digest, str) or not isinstance(body, str):
             raise ManifestError(f"{path}: {where} needs a string id and body")
         if sha256(body) != document_id(digest):
-            raise ManifestError(f"{path}: {where}'s id is not the sha256 of its body")
+            hint = ""
+            if hashlib.sha1(body.encode()).hexdigest() == digest.lower():
+                # GraphQL Codegen's client preset hashes with sha1 unless told otherwise.
+                hint = " (it is its sha1: set persistedDocuments.hashAlgorithm to 'sha256')"
+            raise ManifestError(f"{path}: {where}'s id is not the sha256 of its body{hint}")
         entries[document_id(digest)] = body
     return entries
 
@@ -131,15 +144,8 @@ class TrustedOnly(SchemaExtension):
 # --- writing a manifest ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Operation:
-    name: str
-    type: str
-    body: str
-
-
 def _fragments_used(node: Any, fragments: dict[str, FragmentDefinitionNode]) -> list[str]:
-    """The fragments an operation spreads, and those they spread, in first-use order."""
+    """The fragments an operation spreads, and those they spread."""
     found: list[str] = []
 
     class Spreads(Visitor):
@@ -153,44 +159,61 @@ def _fragments_used(node: Any, fragments: dict[str, FragmentDefinitionNode]) -> 
     return found
 
 
-def operations_of(source: str, where: str, schema: GraphQLSchema) -> list[Operation]:
-    """Each named operation of a document, with the fragments it uses, checked against schema."""
+def _definitions(path: Path) -> Any:
     try:
-        document = parse(source)
+        return parse(path.read_text()).definitions
     except GraphQLSyntaxError as exc:
-        raise ManifestError(f"{where}: {exc.message}") from None
-    errors = validate(schema, document)
-    if errors:
-        raise ManifestError(f"{where}: {errors[0].message}")
-    fragments = {
-        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
-    }
-    operations = []
-    for definition in document.definitions:
-        if not isinstance(definition, OperationDefinitionNode):
-            continue
-        if definition.name is None:
-            raise ManifestError(f"{where}: every operation in a manifest needs a name")
-        used = [fragments[name] for name in _fragments_used(definition, fragments)]
-        body = print_ast(DocumentNode(definitions=(definition, *used)))
-        operations.append(Operation(definition.name.value, definition.operation.value, body))
-    return operations
+        raise ManifestError(f"{path}: {exc.message}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"{path}: cannot be read ({exc})") from None
 
 
 def build_manifest(files: Iterable[Path], schema: GraphQLSchema) -> dict[str, Any]:
-    """An Apollo persisted query manifest of the operations in files, sorted by name."""
-    operations: list[Operation] = []
+    """An Apollo persisted query manifest of the named operations in files, sorted
+    by name. As Apollo's generator does, a fragment defined in any file may be
+    used by an operation in any other; each body is the operation and the
+    fragments it uses, checked against schema."""
+    operations: dict[str, tuple[Path, OperationDefinitionNode]] = {}
+    fragments: dict[str, tuple[Path, FragmentDefinitionNode]] = {}
     for path in sorted(files):
-        operations.extend(operations_of(path.read_text(), str(path), schema))
-    names = [o.name for o in operations]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise ManifestError(f"operation names must be unique: {', '.join(duplicates)}")
-    return {
-        "format": APOLLO_FORMAT,
-        "version": 1,
-        "operations": [
-            {"id": sha256(o.body), "name": o.name, "type": o.type, "body": o.body}
-            for o in sorted(operations, key=lambda o: o.name)
-        ],
-    }
+        for definition in _definitions(path):
+            if isinstance(definition, FragmentDefinitionNode):
+                name = definition.name.value
+                if name in fragments:
+                    raise ManifestError(
+                        f"{path}: fragment {name} is defined in {fragments[name][0]} too"
+                    )
+                fragments[name] = (path, definition)
+            elif isinstance(definition, OperationDefinitionNode):
+                if definition.name is None:
+                    raise ManifestError(
+                        f"{path}: an anonymous {definition.operation.value}: every operation "
+                        "in a manifest needs a name (clients send it by name)"
+                    )
+                name = definition.name.value
+                if name in operations:
+                    raise ManifestError(
+                        f"{path}: operation {name} is defined in {operations[name][0]} too"
+                    )
+                operations[name] = (path, definition)
+            else:
+                kind = definition.kind.replace("_", " ")
+                raise ManifestError(
+                    f"{path}: only operations and fragments belong here, not {kind}s"
+                )
+    defined = {name: node for name, (_, node) in fragments.items()}
+    entries = []
+    for name in sorted(operations):
+        path, operation = operations[name]
+        # As Apollo's generator prints it (sortTopLevelDefinitions): the
+        # operation, then its fragments sorted by name, so the ids agree.
+        used = [defined[f] for f in sorted(_fragments_used(operation, defined))]
+        document = DocumentNode(definitions=(operation, *used))
+        errors = validate(schema, document)
+        if errors:
+            raise ManifestError(f"{path}: {name}: {errors[0].message}")
+        body = print_ast(document)
+        entries.append(
+            {"id": sha256(body), "name": name, "type": operation.operation.value, "body": body}
+        )
+    return {"format": APOLLO_FORMAT, "version": 1, "operations": entries}
