@@ -30,7 +30,7 @@ from shopgraph.engine import (
     start_embedded,
 )
 from shopgraph.errors import Unavailable
-from shopgraph.schema.trusted_documents import ManifestError
+from shopgraph.schema.trusted_documents import ManifestError, TrustedDocuments
 from shopgraph.server.readiness import Prepare
 from shopgraph.settings import Settings
 
@@ -170,6 +170,10 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if settings.trusted_documents is not None:
+        # A bad manifest stops start-up now, in one line, before an engine
+        # starts or a worker forks (create_app loads it again; it is small).
+        TrustedDocuments.load(settings.trusted_documents)
     # SIGTERM before the server runs (while seeding) still stops the engine.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     engine: EngineProcess | None = None

@@ -277,3 +277,17 @@ def test_trusted_only_without_a_manifest_does_not_start() -> None:
     with pytest.raises(SystemExit) as stopped:
         Settings.from_env({"SHOPGRAPH_TRUSTED_ONLY": "true"})
     assert "SHOPGRAPH_TRUSTED_DOCUMENTS" in str(stopped.value)
+
+
+async def test_serve_with_a_bad_manifest_stops_before_starting_anything(
+    serve: Any, tmp_path: Path
+) -> None:
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"0" * 64: "{ __typename }"}))
+    served = await serve(wait=False, SHOPGRAPH_TRUSTED_DOCUMENTS=str(manifest))
+    assert await served.stop(None) == 2
+    expected = f"error: {manifest}: entry '{'0' * 64}': its id is not the sha256 of its body"
+    assert expected in served.output
+    assert "Traceback" not in served.output
+    # Refused before an engine was started or the table touched.
+    assert "embedded engine" not in served.output

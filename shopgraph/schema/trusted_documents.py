@@ -95,9 +95,11 @@ def _entries(path: Path, raw: Any) -> dict[str, str]:
         for n, operation in enumerate(operations):
             if not isinstance(operation, dict):
                 raise ManifestError(f"{path}: operations[{n}] is not an object")
-            pairs.append((operation.get("id"), operation.get("body"), f"operations[{n}]"))
+            name = operation.get("name")
+            named = f" ({name})" if isinstance(name, str) else ""
+            pairs.append((operation.get("id"), operation.get("body"), f"operations[{n}]{named}"))
     elif isinstance(raw, dict) and "format" not in raw:
-        pairs = [(key, value, repr(key)) for key, value in raw.items()]
+        pairs = [(key, value, f"entry {key!r}") for key, value in raw.items()]
     else:
         raise ManifestError(
             f"{path}: neither an {APOLLO_FORMAT} nor a map of sha256 hashes to documents"
@@ -105,13 +107,13 @@ def _entries(path: Path, raw: Any) -> dict[str, str]:
     entries: dict[str, str] = {}
     for digest, body, where in pairs:
         if not isinstance(digest, str) or not isinstance(body, str):
-            raise ManifestError(f"{path}: {where} needs a string id and body")
+            raise ManifestError(f"{path}: {where}: needs a string id and body")
         if sha256(body) != document_id(digest):
             hint = ""
             if hashlib.sha1(body.encode()).hexdigest() == digest.lower():
                 # GraphQL Codegen's client preset hashes with sha1 unless told otherwise.
                 hint = " (it is its sha1: set persistedDocuments.hashAlgorithm to 'sha256')"
-            raise ManifestError(f"{path}: {where}'s id is not the sha256 of its body{hint}")
+            raise ManifestError(f"{path}: {where}: its id is not the sha256 of its body{hint}")
         entries[document_id(digest)] = body
     return entries
 
