@@ -219,16 +219,51 @@ async def test_only_trusted_documents_run(start_api: Any, db: Any, tmp_path: Pat
             answer = await _ask(api, method, body)
             assert answer.get("data") == expected, (method, body, answer)
 
-    # Anything else: refused before a single DynamoDB call.
+    # It ran: one read for the product.
+    assert sum(answer["extensions"]["cost"]["calls"].values()) == 1
+
+    # Anything else is refused before it runs: not one DynamoDB call.
+    calls = await dynamodb_calls(api)
     refused = await _ask(api, "POST", {"query": OTHER})
     assert error_codes(refused) == ["OPERATION_NOT_TRUSTED"]
-    assert refused.get("extensions", {}).get("cost", {}).get("calls", {}) == {}
+    assert "cost" not in refused.get("extensions", {})
     unknown = {"extensions": {"persistedQuery": {"version": 1, "sha256Hash": sha256(OTHER)}}}
-    assert error_codes(await _ask(api, "GET", unknown)) == ["PERSISTED_QUERY_NOT_FOUND"]
+    for method in ("POST", "GET"):
+        not_found = await _ask(api, method, unknown)
+        assert error_codes(not_found) == ["PERSISTED_QUERY_NOT_FOUND"]
+        assert not_found["errors"][0]["message"] == "PersistedQueryNotFound"  # what Apollo reads
+        by_id = await _ask(api, method, {"documentId": f"sha256:{sha256(OTHER)}"})
+        assert error_codes(by_id) == ["PERSISTED_QUERY_NOT_FOUND"]
     # APQ registration would let any document in: refused, and not remembered.
     register = {**unknown, "query": OTHER}
     assert error_codes(await _ask(api, "POST", register)) == ["OPERATION_NOT_TRUSTED"]
     assert error_codes(await _ask(api, "GET", unknown)) == ["PERSISTED_QUERY_NOT_FOUND"]
+    assert await dynamodb_calls(api) == calls
+
+
+async def dynamodb_calls(api: Api) -> float:
+    """The DynamoDB calls the server has made, as /metrics counts them."""
+    text = await (await api.http.get("/metrics")).text()
+    found = re.findall(r"^shopgraph_dynamodb_calls_total\{.*\} (\S+)$", text, re.M)
+    return sum(float(value) for value in found)
+
+
+@pytest.mark.parametrize(
+    "document_id",
+    ["x-relay:0123abcd", "d41d8cd98f00b204e9800998ecf8427e", "sha1:" + "a" * 40, "sha256:xyz"],
+)
+async def test_a_document_id_that_is_not_a_sha256_is_not_found(
+    start_api: Any, tmp_path: Path, document_id: str
+) -> None:
+    """GraphQL over HTTP allows custom ids (e.g. Relay's md5) and other
+    prefixes; a server that cannot find the document answers one error."""
+    manifest, _ = write_manifest(tmp_path)
+    api = await start_api(trusted_documents=manifest)
+    for method in ("POST", "GET"):
+        answer = await _ask(api, method, {"documentId": document_id})
+        assert error_codes(answer) == ["PERSISTED_QUERY_NOT_FOUND"], answer
+        assert "sha256:<64 hex digits>" in answer["errors"][0]["message"]
+        assert "data" not in answer or answer["data"] is None
 
 
 async def test_a_manifest_without_trusted_only_adds_ids_and_refuses_nothing(

@@ -40,6 +40,15 @@ class PersistedQueryError(Exception):
         self.error = GraphQLError(message, extensions={"code": code})
 
 
+def unknown_document_id(value: str) -> PersistedQueryError:
+    """A documentId of a kind this server does not keep documents by."""
+    return PersistedQueryError(
+        f"{NOT_FOUND}: documentId {value[:100]!r} is not a sha256 document id; documents "
+        "here are sent as sha256:<64 hex digits> (or the bare hex)",
+        "PERSISTED_QUERY_NOT_FOUND",
+    )
+
+
 class PersistedQueries:
     def __init__(self, max_entries: int = 1000) -> None:
         self.max_entries = max_entries

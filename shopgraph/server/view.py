@@ -16,9 +16,9 @@ from strawberry.types.execution import ExecutionResult, PreExecutionError
 from shopgraph.data.cost import CostRecorder
 from shopgraph.data.dynamo import Dynamo
 from shopgraph.resolvers.context import RequestContext, bearer_token
-from shopgraph.schema.trusted_documents import document_id
+from shopgraph.schema.trusted_documents import sha256_document_id
 from shopgraph.server.http_cache import NotModified
-from shopgraph.server.persisted import PersistedQueryError
+from shopgraph.server.persisted import PersistedQueryError, unknown_document_id
 from shopgraph.server.state import ARRIVED, REQUEST_ID, SUMMARY, AppState
 
 GRAPHQL_RESPONSE_TYPE = "application/graphql-response+json"
@@ -26,6 +26,8 @@ GRAPHQL_RESPONSE_TYPE = "application/graphql-response+json"
 GRAPHQL_GET_PARAMETERS = ("query", "extensions", "documentId", "variables", "operationName")
 SUB_RESPONSE = web.RequestKey("sub_response", web.Response)
 GRAPHQL_RESPONSE = web.ResponseKey("graphql_response", bool)
+# A documentId that is not a sha256 one (see parse_http_body).
+UNKNOWN_DOCUMENT_ID = web.RequestKey("unknown_document_id", str)
 
 
 def accepts_graphql_response(accept: str) -> bool:
@@ -130,7 +132,13 @@ class ShopGraphQLView(GraphQLView):
         if isinstance(request_data, GraphQLRequestData) and document is not None:
             if not isinstance(document, str):
                 raise HTTPException(400, "documentId must be a string")
-            persisted = {"version": 1, "sha256Hash": document_id(document)}
+            digest = sha256_document_id(document)
+            if digest is None:
+                # A custom or otherwise prefixed id names nothing here: answered
+                # PERSISTED_QUERY_NOT_FOUND by execute_single.
+                request.request[UNKNOWN_DOCUMENT_ID] = document
+                return request_data
+            persisted = {"version": 1, "sha256Hash": digest}
             extensions = {**(request_data.extensions or {}), "persistedQuery": persisted}
             request_data = replace(request_data, extensions=extensions)
         return request_data
@@ -144,6 +152,9 @@ class ShopGraphQLView(GraphQLView):
         return websocket
 
     async def execute_single(self, *, request_data: GraphQLRequestData, **kwargs: Any) -> Any:
+        unknown = kwargs["request"].get(UNKNOWN_DOCUMENT_ID)
+        if unknown is not None:
+            return ExecutionResult(data=None, errors=[unknown_document_id(unknown).error])
         try:
             query = self.state.persisted.resolve(
                 request_data.query,
