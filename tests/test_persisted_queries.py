@@ -83,13 +83,18 @@ async def test_the_cache_is_bounded(start_api: Any) -> None:
         assert not (await _post(api, {"extensions": extensions(query)})).get("errors")
 
 
-# The Accept headers clients send by default (from their sources), and a browser's.
-APOLLO_CLIENT = "application/graphql-response+json,application/json;q=0.9"  # HttpLink
+# The Accept headers clients send by default, as their sources set them, and a browser's.
+# @apollo/client 4.x, HttpLink (src/link/http/selectHttpOptionsAndBody.ts, defaultHeaders):
+APOLLO_CLIENT = "application/graphql-response+json,application/json;q=0.9"
+# @apollo/client 3.x sent "*/*" there (ANY below).
+# @urql/core 4 to 6, fetchExchange (src/internal/fetchOptions.ts, makeFetchOptions), queries:
 URQL = (
-    "multipart/mixed, application/graphql-response+json, application/graphql+json, application/json"
+    "application/graphql-response+json, application/graphql+json, application/json, "
+    "text/event-stream, multipart/mixed"
 )
+# graphql-request 7.x (src/legacy/helpers/runRequest.ts): [CONTENT_TYPE_GQL, CONTENT_TYPE_JSON]
 GRAPHQL_REQUEST = "application/graphql-response+json, application/json"
-ANY = "*/*"  # fetch and curl without an Accept of their own
+ANY = "*/*"  # fetch and curl without an Accept of their own; @apollo/client 3.x
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"
 
 
@@ -124,3 +129,24 @@ async def test_graphiql_is_for_a_browser_asking_for_a_page_without_a_query(api: 
         "/graphql", params={"query": "{ __typename }"}, headers={"Accept": BROWSER}
     )
     assert (await with_query.json())["data"] == {"__typename": "Query"}
+
+
+@pytest.mark.parametrize(
+    ("accept", "page"),
+    [
+        ("text/html", True),
+        ("application/json;q=0.5, text/html", True),
+        ("text/html;q=0.9, */*;q=0.8", True),
+        ("application/json, text/html;q=0.5", False),  # HTML only as a fallback
+        ("text/html;q=0", False),  # explicitly not HTML
+        ("text/html;q=0.8, */*", False),
+        ("text/*", False),
+        ("", False),
+    ],
+)
+async def test_graphiql_goes_to_a_get_that_prefers_html(api: Api, accept: str, page: bool) -> None:
+    response = await api.http.get("/graphql", headers={"Accept": accept})
+    assert response.headers["Content-Type"].startswith("text/html") is page
+    if not page:
+        body = await response.json()
+        assert body["errors"][0]["extensions"]["code"] == "BAD_REQUEST"

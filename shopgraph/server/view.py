@@ -41,6 +41,31 @@ def accepts_graphql_response(accept: str) -> bool:
     return False
 
 
+def _quality(params: list[str]) -> float:
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "q":
+            try:
+                return min(max(float(value), 0.0), 1.0)
+            except ValueError:
+                return 1.0
+    return 1.0
+
+
+def prefers_html(accept: str) -> bool:
+    """True when Accept names text/html and ranks it above every media type a
+    GraphQL answer could have (JSON ones, and wildcards matching them)."""
+    html = answer = 0.0
+    for part in accept.split(","):
+        media, *params = (p.strip() for p in part.split(";"))
+        media = media.lower()
+        if media == "text/html":
+            html = max(html, _quality(params))
+        elif media in ("application/json", GRAPHQL_RESPONSE_TYPE, "application/*", "*/*"):
+            answer = max(answer, _quality(params))
+    return html > answer
+
+
 def response_media_type(request: web.Request) -> str:
     """The media type the answer will have (see create_response)."""
     if accepts_graphql_response(request.headers.get("Accept", "")):
@@ -99,7 +124,9 @@ class ShopGraphQLView(GraphQLView):
             return False
         if any(request.query_params.get(name) is not None for name in GRAPHQL_GET_PARAMETERS):
             return False
-        return "text/html" in request.headers.get("accept", "").lower()
+        # A browser's navigation ranks text/html first (then */*;q=0.8); a
+        # client that accepts HTML only below JSON wants JSON.
+        return prefers_html(request.headers.get("accept", ""))
 
     async def render_graphql_ide(self, request: web.Request) -> web.Response:
         page = self.state.graphiql
