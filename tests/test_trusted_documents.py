@@ -29,12 +29,16 @@ def sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def write_manifest(folder: Path) -> tuple[Path, dict[str, Any]]:
+def write_manifest(
+    folder: Path, extra: dict[str, str] | None = None
+) -> tuple[Path, dict[str, Any]]:
     """The manifest the CLI writes from a folder of .graphql files."""
     documents = folder / "documents"
     (documents / "nested").mkdir(parents=True)
     (documents / "product.graphql").write_text(PRODUCT_PAGE)
     (documents / "nested" / "category.graphql").write_text(CATEGORY)
+    for name, text in (extra or {}).items():
+        (documents / name).write_text(text)
     manifest = folder / "manifest.json"
     done = subprocess.run(
         [
@@ -52,7 +56,8 @@ def write_manifest(folder: Path) -> tuple[Path, dict[str, Any]]:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert "2 operations from 2 files" in done.stdout
+    count = 2 + len(extra or {})
+    assert f"{count} operations from {count} files" in done.stdout
     return manifest, json.loads(manifest.read_text())
 
 
@@ -294,6 +299,34 @@ async def test_a_subscription_outside_the_manifest_is_refused(
             async for _ in session.subscribe(gql(SUBSCRIPTION)):
                 pass
     assert raised.value.errors[0]["extensions"]["code"] == "OPERATION_NOT_TRUSTED"  # type: ignore[index]
+
+
+ORDER_STATUS = """
+subscription OrderStatus($id: ID) {
+  orderStatusChanged(orderId: $id) { order { id } status }
+}
+"""
+
+
+async def test_a_subscription_from_the_manifest_gets_past_the_trust_check(
+    start_api: Any, tmp_path: Path
+) -> None:
+    """Over the websocket a document comes as text (graphql-transport-ws has no
+    id): the manifest's text passes, and the subscription is then held to the
+    usual rules (here: a session)."""
+    from gql import Client, gql
+    from gql.transport.exceptions import TransportQueryError
+
+    from tests.test_subscriptions import transport, ws_url
+
+    manifest, written = write_manifest(tmp_path, {"status.graphql": ORDER_STATUS})
+    [subscription] = [o for o in written["operations"] if o["type"] == "subscription"]
+    api = await start_api(trusted_documents=manifest, trusted_only=True, stream_consumer=True)
+    async with Client(transport=transport(ws_url(api), "not-a-session")) as session:
+        with pytest.raises(TransportQueryError) as raised:
+            async for _ in session.subscribe(gql(subscription["body"])):
+                pass
+    assert raised.value.errors[0]["extensions"]["code"] == "UNAUTHENTICATED"  # type: ignore[index]
 
 
 async def _sign_up_by_manifest(api: Api) -> str:
