@@ -17,12 +17,13 @@ import pytest
 
 from shopgraph.data import entities
 from tests.conftest import Api, table_items
-from tests.ids import global_id, stored
+from tests.ids import stored
 from tests.test_writes import (
     ADMIN_EMAIL,
     PRODUCT,
     RECORD_VIEW,
     UPDATE_PRODUCT,
+    balances_by_user,
     create_product,
     entity_counts,
     listed_under,
@@ -110,11 +111,7 @@ async def test_points_are_conserved_under_500_concurrent_transfers(api: Api, db)
     assert outcomes["transfer:ok"] >= 100, outcomes
     assert outcomes["transfer:INSUFFICIENT_POINTS"] >= 1, outcomes
 
-    balances = {
-        global_id("User", i["id"]): int(i["points"])
-        for i in await table_items(db)
-        if i["entityType"] == "User"
-    }
+    balances = await balances_by_user(db)
     assert sum(balances.values()) == 2000
     assert min(balances.values()) >= 0
     # Each balance is exactly 100 plus what the answered successes brought in and took out.

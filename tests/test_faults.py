@@ -27,10 +27,10 @@ from shopgraph.engine import EngineProcess, start_embedded
 from shopgraph.settings import Settings
 from tests.conftest import ENGINE, Api, table_items
 from tests.faultproxy import Fault, FaultProxy, Rule
-from tests.ids import global_id
 from tests.test_subscriptions import subscribed, ws_url
 from tests.test_writes import (
     ADMIN_EMAIL,
+    balances_by_user,
     create_product,
     entity_counts,
     set_points,
@@ -176,11 +176,7 @@ async def test_bank_under_faults_conserves_points_and_moves_each_transfer_once(
         assert payload["from"]["points"] >= 0
         expected[ids[t.sender]] -= t.points
         expected[ids[t.recipient]] += t.points
-    balances = {
-        global_id("User", i["id"]): int(i["points"])
-        for i in await table_items(db)
-        if i["entityType"] == "User"
-    }
+    balances = await balances_by_user(db)
     assert sum(balances.values()) == 2000
     assert min(balances.values()) >= 0
     # Every transfer that answered success moved its points exactly once.

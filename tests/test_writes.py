@@ -23,7 +23,7 @@ from shopgraph.data.codec import Item, key_attributes
 from shopgraph.server.app import STATE
 from tests.conftest import Api, error_codes, put_items, table_items
 from tests.factories import product
-from tests.ids import stored
+from tests.ids import global_id, stored
 
 ADMIN_EMAIL = "admin@example.com"
 STATUSES = ("PENDING", "PAID", "SHIPPED", "COMPLETED", "CANCELLED")
@@ -128,6 +128,15 @@ async def set_points(db: Any, user_id: str, points: int) -> None:
         UpdateExpression="SET points = :p",
         ExpressionAttributeValues={":p": {"N": str(points)}},
     )
+
+
+async def balances_by_user(db: Any) -> dict[str, int]:
+    """Every user's points as stored, by the user's global id."""
+    return {
+        global_id("User", i["id"]): int(i["points"])
+        for i in await table_items(db)
+        if i["entityType"] == "User"
+    }
 
 
 async def raw_item(db: Any, key: dict[str, str]) -> Item | None:
