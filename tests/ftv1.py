@@ -11,8 +11,12 @@ import base64
 from collections.abc import Iterator
 from typing import Any
 
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
-from google.protobuf import timestamp_pb2  # noqa: F401  (registers Timestamp)
+from google.protobuf import (
+    descriptor_pb2,
+    descriptor_pool,
+    message_factory,
+    timestamp_pb2,
+)
 
 F = descriptor_pb2.FieldDescriptorProto
 OPTIONAL, REPEATED = F.LABEL_OPTIONAL, F.LABEL_REPEATED
@@ -65,9 +69,7 @@ def _trace_class() -> Any:
         ]
     )
     pool = descriptor_pool.DescriptorPool()
-    pool.Add(descriptor_pb2.FileDescriptorProto.FromString(
-        timestamp_pb2.DESCRIPTOR.serialized_pb
-    ))
+    pool.Add(descriptor_pb2.FileDescriptorProto.FromString(timestamp_pb2.DESCRIPTOR.serialized_pb))
     pool.Add(file)
     return message_factory.GetMessageClass(pool.FindMessageTypeByName("ftv1.Trace"))
 
