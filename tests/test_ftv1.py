@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
+
+import aiohttp
 
 from shopgraph.schema.build import build_schema
 from shopgraph.schema.federation_tracing import FederatedTracing
 from tests.conftest import Api, put_items
 from tests.factories import product
 from tests.ftv1 import decode, fields
+from tests.reviews_subgraph import REVIEWS, node_gateway, reviews_server
 
 ASK = {"apollo-federation-include-trace": "ftv1"}
 QUERY = '{ product(id: "prod-1") { name price } order(id: "nope") { number } }'
@@ -79,3 +83,35 @@ def test_untraced_requests_do_not_wrap_a_single_resolver() -> None:
     assert not tracing._implements_resolve()
     tracing.execution_context = Execution({"Apollo-Federation-Include-Trace": "ftv1"})  # type: ignore[assignment]
     assert tracing._implements_resolve()
+
+
+async def test_apollo_gateway_asks_for_and_decodes_shopgraph_traces(
+    api: Api, db: Any, node_tools: Path
+) -> None:
+    await put_items(db, [product(1).to_item()])
+    REVIEWS.clear()
+    REVIEWS["prod-1"] = [("Lovely", "user-nobody")]
+    query = '{ product(id: "prod-1") { name reviews { body } } order(id: "nope") { number } }'
+    async with reviews_server() as reviews:
+        subgraphs = {"shopgraph": str(api.http.make_url("/graphql")), "reviews": reviews}
+        # The gateway captures traces as usage reporting would when it samples.
+        async with node_gateway(
+            node_tools / "gateway.mjs", subgraphs, GATEWAY_SUBGRAPH_TRACES="1"
+        ) as url:
+            async with aiohttp.ClientSession() as session, session.post(
+                url, json={"query": query}
+            ) as response:
+                body = await response.json()
+
+    assert body["data"]["product"] == {"name": "Product 1", "reviews": [{"body": "Lovely"}]}
+    traces = {t["subgraph"]: t for t in body["extensions"]["subgraphTraces"]}
+    # shopgraph's trace came back and the gateway decoded it, with the error
+    # where it happened; the reviews subgraph has no tracing and sent none.
+    shop = traces["shopgraph"]
+    assert shop["decoded"] and shop["durationNs"] > 0
+    assert {f["path"]: f["errors"] for f in shop["fields"]} == {
+        "product": [],
+        "product.id": [],  # the key the gateway asked for, to reach reviews
+        "order": ["Sign in to see this"],
+    }
+    assert not traces["reviews"]["decoded"]
