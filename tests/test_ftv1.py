@@ -95,13 +95,12 @@ async def test_apollo_gateway_asks_for_and_decodes_shopgraph_traces(
     async with reviews_server() as reviews:
         subgraphs = {"shopgraph": str(api.http.make_url("/graphql")), "reviews": reviews}
         # The gateway captures traces as usage reporting would when it samples.
-        async with node_gateway(
-            node_tools / "gateway.mjs", subgraphs, GATEWAY_SUBGRAPH_TRACES="1"
-        ) as url:
-            async with aiohttp.ClientSession() as session, session.post(
-                url, json={"query": query}
-            ) as response:
-                body = await response.json()
+        async with (
+            node_gateway(node_tools / "gateway.mjs", subgraphs, GATEWAY_SUBGRAPH_TRACES="1") as url,
+            aiohttp.ClientSession() as session,
+            session.post(url, json={"query": query}) as response,
+        ):
+            body = await response.json()
 
     assert body["data"]["product"] == {"name": "Product 1", "reviews": [{"body": "Lovely"}]}
     traces = {t["subgraph"]: t for t in body["extensions"]["subgraphTraces"]}
