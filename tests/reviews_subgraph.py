@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import IO
 
 import strawberry
 import strawberry.federation
@@ -90,14 +91,20 @@ async def reviews_server() -> AsyncIterator[str]:
         await server.close()
 
 
+def _log_file(path: Path | None) -> IO[bytes]:
+    return path.open("w+b") if path else tempfile.TemporaryFile()
+
+
 @asynccontextmanager
-async def node_gateway(script: Path, subgraphs: dict[str, str], **env: str) -> AsyncIterator[str]:
+async def node_gateway(
+    script: Path, subgraphs: dict[str, str], log_to: Path | None = None, **env: str
+) -> AsyncIterator[str]:
     """A gateway script of tests/node over the subgraphs; yields its URL.
 
     The script prints {"url": ...} once it has composed, or exits non-zero.
+    Its log goes to log_to, or a temporary file: not a pipe nobody drains.
     """
-    # Its log goes to a file, not a pipe nobody drains once it has started.
-    with tempfile.TemporaryFile() as log:
+    with _log_file(log_to) as log:
         process = await asyncio.create_subprocess_exec(
             "node",
             str(script),

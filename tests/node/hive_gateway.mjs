@@ -5,8 +5,14 @@
 // Authorization header; subscriptions over graphql-ws (graphql-transport-ws),
 // with the client's connection_init Authorization passed on in the
 // subgraph's connection_init.
+import { Console } from 'node:console';
 import { createServer } from 'node:http';
-import { createGatewayRuntime, getGraphQLWSOptions } from '@graphql-hive/gateway-runtime';
+import {
+  ConsoleLogWriter,
+  createGatewayRuntime,
+  getGraphQLWSOptions,
+  Logger,
+} from '@graphql-hive/gateway-runtime';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import { supergraphOf } from './compose.mjs';
@@ -32,7 +38,11 @@ function authorization({ request, context }) {
 const gateway = createGatewayRuntime({
   supergraph,
   graphqlEndpoint: '/graphql',
-  logging: process.env.GATEWAY_LOG_LEVEL ?? 'warn',
+  // Its log on stderr: stdout is for the line that says where it listens.
+  logging: new Logger({
+    level: process.env.GATEWAY_LOG_LEVEL ?? 'warn',
+    writers: [new ConsoleLogWriter({ console: new Console(process.stderr), noColor: true })],
+  }),
   propagateHeaders: {
     fromClientToSubgraphs(payload) {
       const token = authorization(payload);
