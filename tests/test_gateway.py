@@ -1,13 +1,13 @@
 """shopgraph composed by a real Apollo gateway with a second subgraph.
 
-The `reviews` subgraph, written here with strawberry's federation, adds
-`reviews` to Product and references their authors as Users; @apollo/gateway
-(IntrospectAndCompose) composes both and plans queries across them.
+The `reviews` subgraph (tests/reviews_subgraph.py, strawberry's federation)
+adds `reviews` to Product and `reviewsWritten` to User, and references their
+authors as Users; @apollo/gateway (IntrospectAndCompose) composes both and
+plans queries across them.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -16,87 +16,24 @@ from typing import Any
 
 import aiohttp
 import pytest
-import strawberry
-import strawberry.federation
-from aiohttp import web
-from aiohttp.test_utils import TestServer
-from strawberry.aiohttp.views import GraphQLView
-from strawberry.federation.schema_directives import Key
 
 from tests.conftest import Api, put_items
 from tests.factories import product
 from tests.ids import stored
-
-REVIEWS: dict[str, list[tuple[str, str]]] = {}  # product id -> (body, author id)
-
-
-@strawberry.federation.type(directives=[Key(fields="id", resolvable=False)])
-class User:
-    id: strawberry.ID
-
-
-@strawberry.type
-class Review:
-    body: str
-    author: User
-
-
-@strawberry.federation.type(keys=["id"])
-class Product:
-    id: strawberry.ID
-
-    @strawberry.field
-    def reviews(self) -> list[Review]:
-        # The gateway sends shopgraph's global id; this subgraph kept the stored one.
-        reviews = REVIEWS.get(stored(self.id), [])
-        return [Review(body=b, author=User(id=strawberry.ID(a))) for b, a in reviews]
-
-    @classmethod
-    def resolve_reference(cls, id: strawberry.ID) -> Product:
-        return cls(id=id)
-
-
-@strawberry.type
-class Query:
-    @strawberry.field
-    def review_count(self) -> int:
-        return sum(len(r) for r in REVIEWS.values())
-
-
-REVIEWS_SCHEMA = strawberry.federation.Schema(query=Query, types=[Product, User])
+from tests.reviews_subgraph import REVIEWS, node_gateway, reviews_server
 
 
 @pytest.fixture
 async def reviews_url() -> AsyncIterator[str]:
-    app = web.Application()
-    app.router.add_route("*", "/graphql", GraphQLView(REVIEWS_SCHEMA))
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    yield str(server.make_url("/graphql"))
-    await server.close()
+    async with reviews_server() as url:
+        yield url
 
 
 @pytest.fixture
 async def gateway(api: Api, reviews_url: str, node_tools: Path) -> AsyncIterator[str]:
-    shopgraph_url = str(api.http.make_url("/graphql"))
-    process = await asyncio.create_subprocess_exec(
-        "node",
-        str(node_tools / "gateway.mjs"),
-        f"shopgraph={shopgraph_url}",
-        f"reviews={reviews_url}",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        line = await asyncio.wait_for(process.stdout.readline(), 60)  # type: ignore[union-attr]
-        if not line:
-            errors = await process.stderr.read()  # type: ignore[union-attr]
-            raise AssertionError(f"the gateway did not compose: {errors.decode()}")
-        yield json.loads(line)["url"]
-    finally:
-        if process.returncode is None:
-            process.terminate()
-        await process.wait()
+    subgraphs = {"shopgraph": str(api.http.make_url("/graphql")), "reviews": reviews_url}
+    async with node_gateway(node_tools / "gateway.mjs", subgraphs) as url:
+        yield url
 
 
 QUERY = """

@@ -20,6 +20,7 @@ from strawberry.schema.config import StrawberryConfig
 from shopgraph.schema import cost_rules
 from shopgraph.schema.cost_limit import QueryCostLimit
 from shopgraph.schema.extensions import DynamoCost, ErrorCodes, RequestMetrics, SafeParserCache
+from shopgraph.schema.federation_tracing import FederatedTracing
 from shopgraph.schema.root import Mutation, Query, Subscription
 from shopgraph.schema.scalars import SCALAR_MAP
 from shopgraph.schema.trusted_documents import TrustedDocuments, TrustedOnly
@@ -78,6 +79,8 @@ def build_schema(
             lambda: MaxTokensLimiter(max_token_count=max_tokens),
             *introspection,
             *tracing,
+            # ftv1 traces for a federation gateway that asks (by header).
+            FederatedTracing,
             lambda: QueryCostLimit(
                 rules=rules,
                 limit=settings.max_query_cost,
