@@ -242,6 +242,19 @@ async def test_a_request_with_authorization_or_a_post_is_no_store(api: Api, prod
     assert_no_store(posted)
 
 
+async def test_a_get_asking_for_a_federated_trace_is_no_store(api: Api, products: None) -> None:
+    public = await get(api, PRODUCT_PAGE)
+    etag = public.headers["ETag"]
+
+    # Its answer holds this one request's timings: run, never shared, no 304.
+    traced = await get(
+        api, PRODUCT_PAGE, **{"apollo-federation-include-trace": "ftv1", "If-None-Match": etag}
+    )
+    assert traced.status == 200
+    assert "ftv1" in (await traced.json())["extensions"]
+    assert_no_store(traced)
+
+
 async def test_an_apq_hash_over_get_is_cacheable(api: Api, products: None) -> None:
     digest = hashlib.sha256(PRODUCT_PAGE.encode()).hexdigest()
     persisted = {"persistedQuery": {"version": 1, "sha256Hash": digest}}

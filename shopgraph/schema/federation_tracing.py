@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from strawberry.extensions.tracing.apollo_federation import ApolloFederationTracingExtension
 
+# The header a gateway sends to ask for the trace (its value: "ftv1").
+INCLUDE_TRACE_HEADER = "apollo-federation-include-trace"
+
 
 class FederatedTracing(ApolloFederationTracingExtension):
     """strawberry's ftv1 extension, wrapping resolvers only when asked to.

@@ -3,7 +3,8 @@ public answers' ETags, so that a conditional GET is answered 304 without
 running the query (README: HTTP caching).
 
 Publicly cacheable: a GET of a query (its text, or an APQ hash), with no
-Authorization header, whose every field has a public `@cacheControl` hint
+Authorization header and no request for a federated trace (an answer timed
+for one request), whose every field has a public `@cacheControl` hint
 (shopgraph/schema/cache_hints.py), answered without errors. It gets
 `Cache-Control: public, max-age=N`, a strong ETag (a hash of the body's bytes)
 and `Vary`. Everything else on /graphql gets `no-store`.
@@ -24,6 +25,7 @@ from aiohttp import web
 from strawberry.http import GraphQLRequestData
 
 from shopgraph.schema.cache_hints import CacheHints
+from shopgraph.schema.federation_tracing import INCLUDE_TRACE_HEADER
 
 NO_STORE = "no-store"
 # What the answer depends on besides the URL: the media type (Accept) and the
@@ -114,7 +116,12 @@ class HttpCache:
     ) -> None:
         """Before execution: raises NotModified where the client holds the
         current answer; else marks the response as one that may be shared."""
-        if request.method != "GET" or "Authorization" in request.headers or not self.max_age:
+        if (
+            request.method != "GET"
+            or "Authorization" in request.headers
+            or INCLUDE_TRACE_HEADER in request.headers
+            or not self.max_age
+        ):
             return
         query = request_data.query
         if not isinstance(query, str):
