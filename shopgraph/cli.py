@@ -148,6 +148,7 @@ def _announce(engine: EngineProcess, data_dir: Path | None) -> None:
 def serve(settings: Settings, args: argparse.Namespace) -> int:
     from shopgraph.server import prefork
     from shopgraph.server.app import create_app
+    from shopgraph.server.heap import freeze_startup_heap
 
     host = args.host or settings.host
     port = settings.port if args.port is None else args.port
@@ -210,8 +211,12 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
             )
         if not args.reuse_port:
             print(f"GraphiQL: open http://{host}:{port}/graphql in a browser", flush=True)
+        app = create_app(settings, prepare=prepare_later)
+        # Only here, in a process that serves until it stops: a frozen heap is
+        # never collected again, which suits a server's startup heap alone.
+        app.on_startup.append(freeze_startup_heap)
         web.run_app(
-            create_app(settings, prepare=prepare_later),
+            app,
             host=host,
             port=port,
             reuse_port=args.reuse_port,

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+from typing import Any
 
+import aiohttp
 import pytest
 
 from tests.conftest import Api, put_items
@@ -68,3 +71,23 @@ def test_log_lines_are_json_objects() -> None:
 
         failed = line("unexpected error", sys.exc_info())
     assert "ValueError: boom" in failed["exception"]
+
+
+async def test_serve_keeps_its_startup_heap_out_of_the_collector(
+    serve: Any, dynamo_endpoint: str, table: str
+) -> None:
+    """A full collection walking the startup heap stalled every request for
+    up to 100 ms; serve freezes that heap once it is up."""
+    served = await serve(AWS_ENDPOINT_URL_DYNAMODB=dynamo_endpoint, SHOPGRAPH_TABLE=table)
+    async with aiohttp.ClientSession() as session:
+        for _ in range(20):  # requests make garbage; the collector still runs
+            async with session.post(
+                f"{served.base}/graphql", json={"query": "{ __typename }"}
+            ) as response:
+                assert response.status == 200
+        async with session.get(f"{served.base}/metrics") as response:
+            text = await response.text()
+    frozen = re.search(r"^shopgraph_gc_frozen_objects (\S+)$", text, re.M)
+    assert frozen and float(frozen[1]) > 50_000, text  # schema, botocore, libraries
+    assert 'python_gc_collections_total{generation="0"}' in text
+    assert await served.stop() == 0

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import gc
 import re
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    GC_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+)
 from prometheus_client.exposition import generate_latest
 
 _OPERATION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -51,6 +59,14 @@ class Metrics:
             "Calls still throttled after botocore's retries.",
             registry=self.registry,
         )
+        # The collector's work per generation (prometheus_client's own), and
+        # the heap frozen at startup that it no longer walks (server/heap.py).
+        self.registry.register(GC_COLLECTOR)
+        Gauge(
+            "shopgraph_gc_frozen_objects",
+            "Objects frozen at startup, outside every collection.",
+            registry=self.registry,
+        ).set_function(gc.get_freeze_count)
 
     def track_admission(self, admission: Any) -> None:
         """The admission's limit, load and shed count, read as each scrape happens."""
