@@ -5,7 +5,6 @@ resolved into each event."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,10 +14,10 @@ import aiohttp
 import pytest
 from gql import Client, gql
 from gql.transport.exceptions import TransportQueryError
-from gql.transport.websockets import WebsocketsTransport
 
 from tests.conftest import Api
 from tests.reviews_subgraph import REVIEWS, node_gateway, reviews_server
+from tests.test_subscriptions import subscribed, transport
 
 ADMINS = frozenset({"admin@example.com"})
 SUBSCRIPTION = """
@@ -64,35 +63,8 @@ async def through(url: str, query: str, variables: dict[str, Any], token: str) -
     return body["data"]
 
 
-def transport(url: str, token: str) -> WebsocketsTransport:
-    return WebsocketsTransport(
-        url=url.replace("http://", "ws://"),
-        init_payload={"Authorization": f"Bearer {token}"},
-        subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
-    )
-
-
-@contextlib.asynccontextmanager
-async def subscribed(url: str, token: str, order_id: str) -> AsyncIterator[asyncio.Queue[Any]]:
-    events: asyncio.Queue[Any] = asyncio.Queue()
-    ready = asyncio.Event()
-
-    async def run() -> None:
-        async with Client(transport=transport(url, token)) as session:
-            request = gql(SUBSCRIPTION)
-            request.variable_values = {"id": order_id}
-            ready.set()
-            async for result in session.subscribe(request):
-                await events.put(result)
-
-    task = asyncio.create_task(run())
-    await asyncio.wait_for(ready.wait(), 10)
-    await asyncio.sleep(1)  # the subscription reaches shopgraph through the gateway
-    try:
-        yield events
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+def ws(url: str) -> str:
+    return url.replace("http://", "ws://")
 
 
 async def test_a_status_change_reaches_the_customer_with_the_other_subgraphs_fields(
@@ -111,10 +83,11 @@ async def test_a_status_change_reaches_the_customer_with_the_other_subgraphs_fie
     REVIEWS["mug"] = [("Holds tea", alice_id)]
     order = (await through(url, PLACE, {"p": "mug"}, alice))["placeOrder"]["id"]
 
-    async with subscribed(url, alice, order) as events:
+    # settle: the subscription reaches shopgraph through the gateway.
+    async with subscribed(ws(url), alice, order, document=SUBSCRIPTION, settle=1) as events:
         await through(url, MOVE, {"id": order, "s": "CANCELLED"}, alice)
-        event = await asyncio.wait_for(events.get(), 15)
-    print(json.dumps(event))
+        _, changed = await asyncio.wait_for(events.get(), 15)
+    print(json.dumps({"orderStatusChanged": changed}))
 
     # The gateway took it from shopgraph over graphql-ws (its debug log says
     # so), signed in as Alice by her connection_init: her order was hers.
@@ -123,7 +96,6 @@ async def test_a_status_change_reaches_the_customer_with_the_other_subgraphs_fie
     assert 'executor: "GraphQL WS"' in log and f'wsUrl: "{shopgraph_ws}"' in log
     assert "DBG connected" in log
 
-    changed = event["orderStatusChanged"]
     assert (changed["previousStatus"], changed["status"]) == ("PENDING", "CANCELLED")
     assert changed["order"]["id"] == order
     # The user from shopgraph, what they wrote from the reviews subgraph, and
@@ -145,7 +117,7 @@ async def test_another_customers_order_is_refused(hive: tuple[Api, str]) -> None
         token=admin,
     )
     alices = (await through(url, PLACE, {"p": "mug"}, alice))["placeOrder"]["id"]
-    async with Client(transport=transport(url, bob)) as session:
+    async with Client(transport=transport(ws(url), bob)) as session:
         request = gql(SUBSCRIPTION)
         request.variable_values = {"id": alices}
         with pytest.raises(TransportQueryError) as raised:

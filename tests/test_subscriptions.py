@@ -46,15 +46,21 @@ def transport(url: str, token: str | None) -> WebsocketsTransport:
 
 @contextlib.asynccontextmanager
 async def subscribed(
-    url: str, token: str | None, order_id: str | None = None
+    url: str,
+    token: str | None,
+    order_id: str | None = None,
+    *,
+    document: str = SUBSCRIPTION,
+    settle: float = 0.5,
 ) -> AsyncIterator[asyncio.Queue[tuple[float, dict[str, Any]]]]:
-    """Subscribes in the background; yields a queue of (arrival time, event)."""
+    """Subscribes in the background; yields a queue of (arrival time, event).
+    settle: how long the subscribe message may take to reach the server."""
     events: asyncio.Queue[tuple[float, dict[str, Any]]] = asyncio.Queue()
     ready = asyncio.Event()
 
     async def run() -> None:
         async with Client(transport=transport(url, token)) as session:
-            request = gql(SUBSCRIPTION)
+            request = gql(document)
             request.variable_values = {"id": order_id}
             ready.set()
             async for result in session.subscribe(request):
@@ -62,7 +68,7 @@ async def subscribed(
 
     task = asyncio.create_task(run())
     await asyncio.wait_for(ready.wait(), 10)
-    await asyncio.sleep(0.5)  # the subscribe message is on its way
+    await asyncio.sleep(settle)
     try:
         yield events
     finally:
