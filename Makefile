@@ -16,6 +16,8 @@
 #   make bench-soak            python -m bench.soak $(BENCH_ARGS): 2,000 writes on the default engine
 #   make bench-compare         python -m bench.compare $(BENCH_ARGS): shopgraph against the Node
 #                              reference peer (../shared/peers/apollo-ddb; needs node, npm, wrk)
+#   make bench-client          python -m bench.client $(BENCH_ARGS): CPU per DynamoDB call and
+#                              per page, aioboto3 against a lean signed client
 #   make bench-overload        python -m bench.overload $(BENCH_ARGS): goodput at 16 to 1,024
 #                              connections, past the admission limit
 #   make bench-latency         python -m bench.latency $(BENCH_ARGS): the profile page's DynamoDB
@@ -58,7 +60,7 @@ SERVE_ARGS ?=
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help setup engine chromium redis serve test test-moto fuzz lint format bench bench-soak bench-compare \
-	bench-overload bench-latency bench-steady bench-subscribers clean
+	bench-client bench-overload bench-latency bench-steady bench-subscribers clean
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -129,6 +131,9 @@ bench-soak: $(STAMP) engine
 # The peer is installed into ~/.cache/shopgraph/peer-apollo-ddb/, never in its own folder.
 bench-compare: $(STAMP) engine
 	$(VENV)/bin/python -m bench.compare $(BENCH_ARGS)
+
+bench-client: $(STAMP) engine
+	$(VENV)/bin/python -m bench.client $(BENCH_ARGS)
 
 bench-overload: $(STAMP) engine
 	$(VENV)/bin/python -m bench.overload $(BENCH_ARGS)
