@@ -39,7 +39,14 @@ from typing import Any
 
 from bench.cli import positive_float, positive_int, run_bench
 from bench.load import GraphQLClient, open_session
-from bench.proc import Process, children, mem_available_mb, rss_mb
+from bench.proc import (
+    CLOCK_TICKS_PER_SECOND,
+    Process,
+    children,
+    cpu_ticks,
+    mem_available_mb,
+    rss_mb,
+)
 from bench.report import machine, percentile, print_machine
 from bench.server import Server, embedded_env, read_log, start_serve, stop_process, wait_ready
 from bench.writes import MUTATIONS, Plan, Sample, Writes, prepare
@@ -137,6 +144,9 @@ class Report:
     elapsed_s: float
     server_rss_mb: float | None
     engine_rss_mb: float | None
+    # CPU per write over the window (utime+stime): what bounds the writes/s.
+    server_cpu_ms: float | None
+    engine_cpu_ms: float | None
     window: dict[str, dict[str, float | int]]
 
 
@@ -175,6 +185,23 @@ class Soak:
         self.stopped_by: str | None = None
         self.begun = 0  # writes sent; more than recorded when the memory guard cut them off
         self.workers: list[asyncio.Task[None]] = []
+        self._ticks: dict[str, int] = self.cpu_ticks()
+
+    def cpu_ticks(self) -> dict[str, int]:
+        engine = self.server.engine
+        ticks = {"server": cpu_ticks(self.server.server.pid)}
+        if engine:
+            ticks["engine"] = cpu_ticks(engine.pid)
+        return ticks
+
+    def cpu_ms_per_write(self, writes: int) -> dict[str, float]:
+        """Each process's CPU ms per write since the last report."""
+        ticks, before = self.cpu_ticks(), self._ticks
+        self._ticks = ticks
+        return {
+            name: (ticks[name] - before.get(name, 0)) / CLOCK_TICKS_PER_SECOND * 1000 / writes
+            for name in ticks
+        }
 
     async def write(self, i: int) -> Sample:
         kind, k = i % 3, i // 3
@@ -197,11 +224,14 @@ class Soak:
 
     def report(self) -> None:
         engine = self.server.engine
+        cpu = self.cpu_ms_per_write(len(self.window))
         report = Report(
             writes=len(self.samples),
             elapsed_s=round(time.monotonic() - self.started, 2),
             server_rss_mb=rss_mb(self.server.server.pid),
             engine_rss_mb=rss_mb(engine.pid) if engine else None,
+            server_cpu_ms=round(cpu["server"], 2),
+            engine_cpu_ms=round(cpu["engine"], 2) if "engine" in cpu else None,
             window=latency_stats(self.window),
         )
         self.window = []
@@ -272,6 +302,7 @@ def print_report(report: Report) -> None:
     print(
         f"writes {report.writes:>6}  {report.elapsed_s:>7.1f} s  "
         f"RSS server {mb(report.server_rss_mb):>7} MB  engine {mb(report.engine_rss_mb):>7} MB  "
+        f"CPU/write server {mb(report.server_cpu_ms)} ms  engine {mb(report.engine_cpu_ms)} ms  "
         f"p50/p99 ms: {latencies}",
         flush=True,
     )
