@@ -8,6 +8,7 @@ value for value, binary attributes (which botocore decodes) included.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -15,6 +16,7 @@ import aioboto3
 import pytest
 
 from shopgraph.data.codec import to_attributes
+from shopgraph.data.dynamo import open_client
 from shopgraph.settings import Settings
 
 ITEMS = [
@@ -132,3 +134,59 @@ async def test_item_responses_parse_as_botocore_parses_them(
         assert ours == stock, method
     binary = await dynamo_client.get_item(TableName=table, Key=binary_key)
     assert binary["Item"]["blob"] == {"B": b"\x00\x01binary"}
+
+
+def creation_seconds(response: dict[str, Any]) -> dict[str, Any]:
+    """A GetRecords answer with each record's ApproximateCreationDateTime as
+    epoch seconds, the form shopgraph's parser leaves it in (botocore's is a datetime)."""
+    for record in response.get("Records", []):
+        created = record["dynamodb"].get("ApproximateCreationDateTime")
+        if isinstance(created, datetime):
+            record["dynamodb"]["ApproximateCreationDateTime"] = created.timestamp()
+        elif created is not None:
+            record["dynamodb"]["ApproximateCreationDateTime"] = float(created)
+    return response
+
+
+async def test_stream_records_parse_as_botocore_parses_them(
+    base_settings: Settings, dynamo_client: Any, table: str
+) -> None:
+    for item in ITEMS:
+        await dynamo_client.put_item(TableName=table, Item=to_attributes(item))
+    arn = (await dynamo_client.describe_table(TableName=table))["Table"]["LatestStreamArn"]
+    async with (
+        open_client(base_settings, service="dynamodbstreams") as ours_client,
+        aioboto3.Session().client(
+            "dynamodbstreams",
+            region_name=base_settings.region,
+            endpoint_url=base_settings.streams_endpoint_url or base_settings.endpoint_url,
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        ) as stock_client,
+    ):
+        shards = (await ours_client.describe_stream(StreamArn=arn))["StreamDescription"]["Shards"]
+        iterators = []
+        for client in (ours_client, stock_client):
+            iterator = await client.get_shard_iterator(
+                StreamArn=arn, ShardId=shards[0]["ShardId"], ShardIteratorType="TRIM_HORIZON"
+            )
+            iterators.append(iterator["ShardIterator"])
+        # One record a call: the images without a binary attribute take the
+        # project's parse, the one with them botocore's, and both must agree.
+        images, parsed_by_botocore = [], []
+        for _ in ITEMS:
+            ours = await ours_client.get_records(ShardIterator=iterators[0], Limit=1)
+            stock = await stock_client.get_records(ShardIterator=iterators[1], Limit=1)
+            created = ours["Records"][0]["dynamodb"].get("ApproximateCreationDateTime")
+            parsed_by_botocore.append(isinstance(created, datetime))
+            iterators = [ours["NextShardIterator"], stock["NextShardIterator"]]
+            for response in (ours, stock):
+                del response["NextShardIterator"]  # each client's own position
+            assert creation_seconds(without_metadata(ours)) == creation_seconds(
+                without_metadata(stock)
+            )
+            images.extend(record["dynamodb"]["NewImage"] for record in ours["Records"])
+    assert [image["SK"]["S"] for image in images] == ["A", "B", "A"]
+    # Only the image with a binary attribute went through botocore's walk.
+    assert parsed_by_botocore == [False, False, True]
+    assert images[2]["blob"] == {"B": b"\x00\x01binary"}

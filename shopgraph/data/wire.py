@@ -8,6 +8,11 @@ what the JSON already was, at a cost of several microseconds per attribute,
 which on a page of 20 products is most of the call's CPU. So for those
 outputs this parser returns orjson's parse as it is, and leaves every other
 response, and any body that holds a binary attribute, to botocore.
+
+The stream's GetRecords is parsed the same way: its records are item images,
+and its one timestamp, `ApproximateCreationDateTime`, stays the epoch seconds
+the JSON holds (botocore would make it a datetime); the stream consumer, which
+reads every record of every change, takes either.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ ITEM_OUTPUTS = frozenset(
         "BatchWriteItemOutput",
         "TransactWriteItemsOutput",
         "TransactGetItemsOutput",
+        "GetRecordsOutput",  # DynamoDB Streams
     }
 )
 # A binary attribute value, which botocore decodes from base64.
