@@ -105,6 +105,13 @@ class ErrorCodes(MaskErrors):
         request_id = getattr(self.execution_context.context, "request_id", None)
         return [with_code(e, request_id) for e in errors]
 
+    def _process_result(self, result: object) -> None:
+        # As strawberry's, without its isinstance against a runtime Protocol,
+        # which walks the protocol's members on every request.
+        errors = getattr(result, "errors", None)
+        if errors:
+            result.errors = self._process_errors(errors)  # type: ignore[attr-defined]
+
 
 class MetricsSink(Protocol):
     """Where RequestMetrics counts operations (the server's Prometheus metrics)."""
