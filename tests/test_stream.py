@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import time
+import tracemalloc
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from shopgraph.data import entities
-from shopgraph.data.codec import key_attributes
+from shopgraph.data.codec import key_attributes, to_attributes
 from shopgraph.data.dynamo import Dynamo, open_client
 from shopgraph.data.entities import Order
 from shopgraph.data.seed import SeedOptions, seed
 from shopgraph.settings import Settings
+from shopgraph.stream.broker import Broker
 from shopgraph.stream.consumer import StreamConsumer
+from shopgraph.stream.local_feed import LocalFeed
 from shopgraph.stream.records import status_change
 from shopgraph.stream.sales import CONSUMER, apply_completion
 from tests.conftest import Api, table_items
@@ -186,3 +189,37 @@ async def test_imported_history_is_not_counted_again_but_its_later_completions_a
     # The consumer's own items (checkpoints, markers, stats) follow their declarations.
     assert {"StreamCheckpoint", "AppliedEvent", "SalesStats"} <= {i["entityType"] for i in after}
     assert not mismatches(after)
+
+
+def _placed_order_record(n: int) -> dict[str, Any]:
+    """The stream record of a placed order with three lines, as DynamoDB sends it."""
+    number = f"N{n:09d}"
+    order = Order(
+        user_id=f"customer{n % 30}",
+        number=number,
+        status=entities.OrderStatus.PENDING,
+        total=Decimal("75.00"),
+        created_at="2026-12-05T18:00:00.000Z",
+        lines=tuple(entities.OrderLine(number, f"p{k:05d}", 2, Decimal("12.50")) for k in range(3)),
+    )
+    image = to_attributes(order.to_item(status_shards=4))
+    return {"eventID": f"event-{n}", "dynamodb": {"NewImage": image, "SequenceNumber": str(n)}}
+
+
+def test_the_replay_history_keeps_each_change_small() -> None:
+    """serve keeps the last SHOPGRAPH_SUBSCRIPTION_REPLAY changes (10,000 by
+    default) for subscribers that resume: each costs memory while it is kept,
+    so it keeps the order, not the record's raw image as well (about 6 KB)."""
+    changes = 2_000
+    feed = LocalFeed(Broker(), keep=changes)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for n in range(changes):
+            change = status_change(_placed_order_record(n), "shard-1")
+            assert change is not None
+            feed.publish(change)
+        per_change = (tracemalloc.get_traced_memory()[0] - before) / changes
+    finally:
+        tracemalloc.stop()
+    assert per_change < 3_000, f"{per_change:.0f} bytes kept per change"

@@ -30,7 +30,9 @@ class LocalFeed:
         if not self._seen.first_time(change.event_id):
             return
         self._count += 1
-        numbered = replace(change, position=f"{self._epoch}-{self._count}")
+        # Kept without the record's raw image: only the Redis publisher passes
+        # it on, and it was over half of each kept change's memory.
+        numbered = replace(change, position=f"{self._epoch}-{self._count}", image={})
         self._kept.append(numbered)
         self.broker.publish(numbered)
 
