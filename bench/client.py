@@ -43,6 +43,7 @@ from bench.queries import product_id
 from bench.report import Table, fixed, machine, print_json, print_machine, ratio
 from bench.stack import Stack, add_stack_arguments, check_stack_arguments, seeded
 from shopgraph.data import entities
+from shopgraph.data.codec import key_attributes
 from shopgraph.data.cost import CostRecorder
 from shopgraph.data.dynamo import Dynamo, open_client
 from shopgraph.data.paging import CursorCodec
@@ -150,15 +151,11 @@ def call_kinds(table: str) -> dict[str, tuple[str, dict[str, Any]]]:
         ),
         f"BatchGetItem, {PAGE_PRODUCTS} products": (
             "batch_get_item",
-            {
-                "RequestItems": {
-                    table: {"Keys": [{k: {"S": v} for k, v in key.items()} for key in keys]}
-                }
-            },
+            {"RequestItems": {table: {"Keys": [key_attributes(key) for key in keys]}}},
         ),
         "GetItem, 1 product": (
             "get_item",
-            {"TableName": table, "Key": {k: {"S": v} for k, v in keys[0].items()}},
+            {"TableName": table, "Key": key_attributes(keys[0])},
         ),
     }
 
