@@ -13,10 +13,14 @@ from decimal import Decimal
 from typing import Any
 
 import aioboto3
+import botocore.session
+import orjson
 import pytest
+from botocore.serialize import JSONSerializer
 
 from shopgraph.data.codec import to_attributes
 from shopgraph.data.dynamo import open_client
+from shopgraph.data.wire import ItemRequestSerializer
 from shopgraph.settings import Settings
 
 ITEMS = [
@@ -190,3 +194,70 @@ async def test_stream_records_parse_as_botocore_parses_them(
     # Only the image with a binary attribute went through botocore's walk.
     assert parsed_by_botocore == [False, False, True]
     assert images[2]["blob"] == {"B": b"\x00\x01binary"}
+
+
+def item_requests(table: str) -> list[tuple[str, dict[str, Any], bool]]:
+    """Item requests as shopgraph makes them: operation, parameters, and
+    whether they hold binary values (which botocore must encode)."""
+    key = {"PK": {"S": "WIRE#1"}, "SK": {"S": "A"}}
+    plain, binary = to_attributes(ITEMS[0]), to_attributes(ITEMS[2])
+    return [
+        ("GetItem", {"TableName": table, "Key": key, "ConsistentRead": True}, False),
+        (
+            "BatchGetItem",
+            {"RequestItems": {table: {"Keys": [key] * 80}}, "ReturnConsumedCapacity": "TOTAL"},
+            False,
+        ),
+        (
+            "Query",
+            {
+                "TableName": table,
+                "IndexName": "GSI1",
+                "KeyConditionExpression": "GSI1PK = :pk",
+                "ExpressionAttributeValues": {":pk": {"S": "WIRE"}},
+                "ExclusiveStartKey": key,
+                "Limit": 21,
+                "ScanIndexForward": False,
+            },
+            False,
+        ),
+        ("PutItem", {"TableName": table, "Item": plain}, False),
+        ("PutItem", {"TableName": table, "Item": binary}, True),
+        # Text where botocore expects bytes: botocore base64s it, so it must encode it.
+        ("PutItem", {"TableName": table, "Item": {**key, "blob": {"B": "text"}}}, True),
+        (
+            "TransactWriteItems",
+            {
+                "TransactItems": [
+                    {"Put": {"TableName": table, "Item": plain}},
+                    {
+                        "Update": {
+                            "TableName": table,
+                            "Key": key,
+                            "UpdateExpression": "ADD #c :one",
+                            "ExpressionAttributeNames": {"#c": "count"},
+                            "ExpressionAttributeValues": {":one": {"N": "1"}},
+                        }
+                    },
+                ],
+                "ClientRequestToken": "token-1",
+            },
+            False,
+        ),
+        ("DescribeTable", {"TableName": table}, False),  # not an item request
+    ]
+
+
+def test_item_requests_encode_as_botocore_encodes_them() -> None:
+    model = botocore.session.get_session().get_service_model("dynamodb")
+    ours, stock = ItemRequestSerializer(), JSONSerializer()
+    for operation, params, has_binary in item_requests("shopgraph"):
+        operation_model = model.operation_model(operation)
+        mine = ours.serialize_to_request(params, operation_model)
+        theirs = stock.serialize_to_request(params, operation_model)
+        assert orjson.loads(mine.pop("body")) == orjson.loads(theirs.pop("body")), operation
+        assert mine == theirs, operation  # method, URL, target and content type
+        # The item requests without binary values skip botocore's walk.
+        body = ours.serialize_to_request(params, operation_model)["body"]
+        skipped = not has_binary and body == orjson.dumps(params)
+        assert skipped is (operation != "DescribeTable" and not has_binary), operation

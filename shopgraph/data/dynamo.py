@@ -26,7 +26,7 @@ from botocore.exceptions import ConnectionError as BotocoreConnectionError
 from shopgraph.data import retries
 from shopgraph.data.codec import Item, from_attributes, key_attributes, to_attribute, to_attributes
 from shopgraph.data.cost import CostRecorder, transactional_write_units
-from shopgraph.data.wire import ParserFactory
+from shopgraph.data.wire import ParserFactory, use_item_serializer
 from shopgraph.errors import Throttled, Unavailable
 from shopgraph.settings import Settings
 
@@ -88,6 +88,7 @@ async def open_client(
         **credentials,
     ) as client:
         retries.use_dynamodb_backoff(client)
+        use_item_serializer(client)
         yield client
 
 
