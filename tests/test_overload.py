@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from shopgraph.server.admission import AdaptiveLimit
+from shopgraph.server.admission import AdaptiveLimit, Admission
 from shopgraph.settings import Settings
 from tests.conftest import Api
 from tests.faultproxy import Fault, FaultProxy, Rule
@@ -138,3 +138,34 @@ def test_a_calibration_ignores_requests_that_started_before_it() -> None:
     for _ in range(10):
         limit.sample(time.monotonic(), 0.060, in_flight=8)
     assert limit.min_rtt == pytest.approx(0.060)
+
+
+async def test_a_draining_queue_is_first_come_first_served_and_a_stuck_one_newest_first() -> None:
+    """While waiters get a slot within `newest_first_after` they go in order of
+    arrival; once the oldest has waited longer, the queue is not draining and
+    the newest goes first, so that the requests served under overload are the
+    ones that have not yet waited long (the others run out of time anyway)."""
+    admission = Admission(
+        AdaptiveLimit(limit=1, minimum=1, maximum=1),
+        max_queue=8,
+        queue_timeout=5.0,
+        newest_first_after=0.2,
+    )
+    assert await admission.acquire()  # the one slot, held
+    waiters = [asyncio.create_task(admission.acquire()) for _ in range(4)]
+    await asyncio.sleep(0.01)
+    assert admission.queued == 4
+
+    started = time.monotonic()
+    admission.release(started)  # within 0.2 s: the first to come
+    await asyncio.sleep(0.01)
+    assert [w.done() for w in waiters] == [True, False, False, False]
+
+    await asyncio.sleep(0.25)  # the queue has not moved for longer than 0.2 s
+    admission.release(started)
+    await asyncio.sleep(0.01)
+    assert [w.done() for w in waiters] == [True, False, False, True]
+
+    for _ in range(2):
+        admission.release(started)
+    assert all(await asyncio.gather(*waiters))

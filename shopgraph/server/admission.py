@@ -2,8 +2,8 @@
 
 Admitting every request under overload makes all of them slow together (each
 waits on one event loop and one engine). Instead a bounded number run; more
-wait briefly, first come first served, and newest first once the queue is
-overloaded (its oldest has waited half the timeout), so the ones served are
+wait briefly, first come first served, and newest first once the queue stops
+draining (its oldest has waited 100 ms: adaptive LIFO), so the ones served are
 served fresh; the rest are answered with 503 OVERLOADED and Retry-After, which
 costs next to nothing.
 
@@ -88,6 +88,10 @@ class Admission:
     # Requests that may wait for a slot, and for how long.
     max_queue: int = 256
     queue_timeout: float = 0.5
+    # A queue whose oldest has waited this long is not draining: the newest go
+    # first. Later (at half the timeout) let admitted requests wait up to
+    # that long before they ran, and their p99 near a second under overload.
+    newest_first_after: float = 0.1
     in_flight: int = 0
     shed: int = 0
     _waiting: deque[Waiter] = field(default_factory=deque)
@@ -137,11 +141,11 @@ class Admission:
 
     def _hand_over(self) -> None:
         while self._waiting and self.in_flight < self.limit.current:
-            # First come, first served while the oldest has waited less than
-            # half the timeout; past that the queue is overloaded and the
-            # newest go first (the oldest would time out anyway).
+            # First come, first served while the queue drains; past that it
+            # is overloaded and the newest go first (the oldest would time out
+            # anyway, and each one served late is a slot spent on a stale answer).
             waited = time.monotonic() - self._waiting[0].since
-            overloaded = waited >= self.queue_timeout / 2
+            overloaded = waited >= self.newest_first_after
             turn = (self._waiting.pop() if overloaded else self._waiting.popleft()).turn
             if not turn.done():
                 self.in_flight += 1
