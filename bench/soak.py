@@ -47,7 +47,7 @@ from bench.proc import (
     mem_available_mb,
     rss_mb,
 )
-from bench.report import machine, percentile, print_machine
+from bench.report import fixed, machine, percentile, print_machine
 from bench.server import Server, embedded_env, read_log, start_serve, stop_process, wait_ready
 from bench.writes import MUTATIONS, Plan, Sample, Writes, prepare
 from shopgraph.settings import EMBEDDED_ENGINES
@@ -185,9 +185,10 @@ class Soak:
         self.stopped_by: str | None = None
         self.begun = 0  # writes sent; more than recorded when the memory guard cut them off
         self.workers: list[asyncio.Task[None]] = []
-        self._ticks: dict[str, int] = self.cpu_ticks()
+        self._ticks: dict[str, int] = self._ticks_now()
 
-    def cpu_ticks(self) -> dict[str, int]:
+    def _ticks_now(self) -> dict[str, int]:
+        """utime+stime of the server and the engine, in clock ticks."""
         engine = self.server.engine
         ticks = {"server": cpu_ticks(self.server.server.pid)}
         if engine:
@@ -196,7 +197,7 @@ class Soak:
 
     def cpu_ms_per_write(self, writes: int) -> dict[str, float]:
         """Each process's CPU ms per write since the last report."""
-        ticks, before = self.cpu_ticks(), self._ticks
+        ticks, before = self._ticks_now(), self._ticks
         self._ticks = ticks
         return {
             name: (ticks[name] - before.get(name, 0)) / CLOCK_TICKS_PER_SECOND * 1000 / writes
@@ -289,10 +290,6 @@ class Soak:
 # --------------------------------------------------------------------------- output
 
 
-def mb(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}"
-
-
 def print_report(report: Report) -> None:
     latencies = "  ".join(
         f"{name} {stats['p50_ms']:.1f}/{stats['p99_ms']:.1f}"
@@ -301,8 +298,10 @@ def print_report(report: Report) -> None:
     )
     print(
         f"writes {report.writes:>6}  {report.elapsed_s:>7.1f} s  "
-        f"RSS server {mb(report.server_rss_mb):>7} MB  engine {mb(report.engine_rss_mb):>7} MB  "
-        f"CPU/write server {mb(report.server_cpu_ms)} ms  engine {mb(report.engine_cpu_ms)} ms  "
+        f"RSS server {fixed(report.server_rss_mb):>7} MB  "
+        f"engine {fixed(report.engine_rss_mb):>7} MB  "
+        f"CPU/write server {fixed(report.server_cpu_ms)} ms  "
+        f"engine {fixed(report.engine_cpu_ms)} ms  "
         f"p50/p99 ms: {latencies}",
         flush=True,
     )
@@ -363,7 +362,7 @@ def print_rss_table(rss: dict[str, dict[str, Any]]) -> None:
         percent = row["growth_percent"]
         shown = "-" if percent is None else f"{percent:+.1f}%"
         print(
-            f"{name:<8} {mb(row['from_mb']) + ' MB':>10} {mb(row['to_mb']) + ' MB':>10} "
+            f"{name:<8} {fixed(row['from_mb']) + ' MB':>10} {fixed(row['to_mb']) + ' MB':>10} "
             f"{shown:>8}  < {RSS_GROWTH_TARGET_PERCENT:.0f}% {verdict(row['pass'])}"
         )
 

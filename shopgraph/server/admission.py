@@ -89,8 +89,8 @@ class Admission:
     max_queue: int = 256
     queue_timeout: float = 0.5
     # A queue whose oldest has waited this long is not draining: the newest go
-    # first. Later (at half the timeout) let admitted requests wait up to
-    # that long before they ran, and their p99 near a second under overload.
+    # first. Kept in order any longer, admitted requests under overload have
+    # already waited most of their time before they run.
     newest_first_after: float = 0.1
     in_flight: int = 0
     shed: int = 0
