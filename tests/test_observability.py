@@ -52,6 +52,28 @@ async def test_each_request_logs_one_json_line(api: Api, caplog: pytest.LogCaptu
     assert line["cost"]["totalCalls"] == 0
 
 
+def test_a_request_line_is_its_fields_as_one_json_object() -> None:
+    import io
+
+    from shopgraph.logs import JsonFormatter, log_fields
+
+    written = io.StringIO()
+    handler = logging.StreamHandler(written)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("shopgraph.test-fields")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        log_fields(logger, {"requestId": "abc", "cost": {"calls": {"Query": 1}}, "ok": True})
+    finally:
+        logger.removeHandler(handler)
+    (line,) = written.getvalue().splitlines()
+    entry = json.loads(line)
+    assert entry["requestId"] == "abc" and entry["cost"] == {"calls": {"Query": 1}}
+    assert entry["ok"] is True and entry["level"] == "INFO" and "message" not in entry
+
+
 def test_log_lines_are_json_objects() -> None:
     from shopgraph.logs import JsonFormatter
 

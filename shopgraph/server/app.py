@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import time
@@ -15,6 +14,7 @@ from aiohttp import web
 
 from shopgraph.data.dynamo import open_client
 from shopgraph.data.paging import CursorCodec
+from shopgraph.logs import log_fields
 from shopgraph.schema.build import build_schema
 from shopgraph.schema.cache_hints import CacheHints
 from shopgraph.schema.trusted_documents import TrustedDocuments
@@ -51,17 +51,16 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
         )
     if not response.prepared:
         response.headers["X-Request-Id"] = request_id
-    log.info(
-        json.dumps(
-            {
-                "requestId": request_id,
-                "method": request.method,
-                "path": request.path,
-                "status": response.status,
-                "durationMs": round((time.perf_counter() - started) * 1000, 2),
-                **request.get(SUMMARY, {}),
-            }
-        )
+    log_fields(
+        log,
+        {
+            "requestId": request_id,
+            "method": request.method,
+            "path": request.path,
+            "status": response.status,
+            "durationMs": round((time.perf_counter() - started) * 1000, 2),
+            **request.get(SUMMARY, {}),
+        },
     )
     return response
 
