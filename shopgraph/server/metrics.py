@@ -51,6 +51,12 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
+        # Each label set's child, looked up once: labels() costs microseconds
+        # a call, five times a request. Both are bounded as the labels are.
+        self._outcomes: dict[tuple[str, bool], tuple[Any, Any]] = {}
+        self._calls: dict[str, Any] = {}
+        self._read_units = self.capacity.labels("read")
+        self._write_units = self.capacity.labels("write")
         self.retries = Counter(
             "shopgraph_dynamodb_retries", "Retries botocore made.", registry=self.registry
         )
@@ -93,14 +99,24 @@ class Metrics:
         return name
 
     def observe(self, operation: str, ok: bool, seconds: float, cost: Any) -> None:
-        self.requests.labels(operation, "ok" if ok else "error").inc()
-        self.latency.labels(operation).observe(seconds)
+        outcome = self._outcomes.get((operation, ok))
+        if outcome is None:
+            outcome = self._outcomes[(operation, ok)] = (
+                self.requests.labels(operation, "ok" if ok else "error"),
+                self.latency.labels(operation),
+            )
+        count, latency = outcome
+        count.inc()
+        latency.observe(seconds)
         if cost is None:
             return
-        for name, count in cost.calls.items():
-            self.dynamodb_calls.labels(name).inc(count)
-        self.capacity.labels("read").inc(cost.read_units)
-        self.capacity.labels("write").inc(cost.write_units)
+        for name, calls in cost.calls.items():
+            counter = self._calls.get(name)
+            if counter is None:
+                counter = self._calls[name] = self.dynamodb_calls.labels(name)
+            counter.inc(calls)
+        self._read_units.inc(cost.read_units)
+        self._write_units.inc(cost.write_units)
         self.retries.inc(cost.retries)
         self.throttles.inc(cost.throttles)
 
