@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from gql import Client, gql
 from gql.transport.exceptions import TransportQueryError
+from graphql import parse
 
 from shopgraph.data.codec import to_attributes
 from shopgraph.data.cost import item_size
@@ -268,3 +269,30 @@ def test_the_typical_item_sizes_cover_the_demo_data() -> None:
     assert set(largest) >= {"Product", "Order", "User", "ViewCounter", "SalesStats"}
     for kind, size in largest.items():
         assert size <= ITEM_BYTES[kind], (kind, size)
+
+
+def test_an_operation_sent_again_costs_what_it_cost_the_first_time() -> None:
+    from shopgraph.schema import cost_rules
+    from shopgraph.schema.build import build_schema
+    from shopgraph.schema.query_cost import RequestedCosts, requested_cost
+
+    schema = build_schema()._schema
+    rules = cost_rules.rules(status_shards=4, view_shards=4)
+    costs = RequestedCosts(rules, maxsize=2)
+    query = (
+        "query Page($n: Int!) {"
+        ' productsByCategory(category: "books", first: $n) { nodes { viewCount } } }'
+    )
+    document = parse(query)
+
+    def cost(n: int) -> float:
+        requested = costs.of(schema, document, query, "Page", {"n": n})
+        assert requested == requested_cost(schema, document, "Page", {"n": n}, rules)
+        assert requested is not None
+        return requested.units
+
+    assert cost(5) < cost(50)  # the variables are part of what is remembered
+    assert cost(5) == cost(5) and len(costs) == 2
+    cost(7)  # a third operation: the least recently used goes
+    assert len(costs) == 2
+    assert costs.of(schema, document, query, "Page", {"n": "x"}) is None  # does not coerce

@@ -21,6 +21,7 @@ from shopgraph.schema import cost_rules
 from shopgraph.schema.cost_limit import QueryCostLimit
 from shopgraph.schema.extensions import DynamoCost, ErrorCodes, RequestMetrics, SafeParserCache
 from shopgraph.schema.federation_tracing import FederatedTracing
+from shopgraph.schema.query_cost import RequestedCosts
 from shopgraph.schema.root import Mutation, Query, Subscription
 from shopgraph.schema.scalars import SCALAR_MAP
 from shopgraph.schema.trusted_documents import TrustedDocuments, TrustedOnly
@@ -65,6 +66,8 @@ def build_schema(
         *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules,
     ]
     rules = cost_rules.rules(status_shards=settings.status_shards, view_shards=settings.view_shards)
+    # One memory of operations' costs for every request, as the caches above.
+    costs = RequestedCosts(rules)
     return ShopSchema(
         query=Query,
         mutation=Mutation,
@@ -82,7 +85,7 @@ def build_schema(
             # ftv1 traces for a federation gateway that asks (by header).
             FederatedTracing,
             lambda: QueryCostLimit(
-                rules=rules,
+                costs=costs,
                 limit=settings.max_query_cost,
                 admin_limit=settings.admin_max_query_cost,
             ),

@@ -12,7 +12,7 @@ from strawberry.types.graphql import OperationType
 from shopgraph.errors import MaxCostExceeded, ShopError
 from shopgraph.resolvers.context import RequestContext
 from shopgraph.schema.cost_rules import VIEWER_UNITS
-from shopgraph.schema.query_cost import Rules, requested_cost
+from shopgraph.schema.query_cost import RequestedCosts
 
 
 class QueryCostLimit(SchemaExtension):
@@ -21,8 +21,8 @@ class QueryCostLimit(SchemaExtension):
     `admin_limit`: between the two, the viewer is looked up to tell (a call
     the operation would make anyway); above both, nothing is called."""
 
-    def __init__(self, *, rules: Rules, limit: float, admin_limit: float) -> None:
-        self.rules = rules
+    def __init__(self, *, costs: RequestedCosts, limit: float, admin_limit: float) -> None:
+        self.costs = costs
         self.limit = limit
         self.admin_limit = max(admin_limit, limit)
 
@@ -32,12 +32,12 @@ class QueryCostLimit(SchemaExtension):
         document = execution.graphql_document
         recorder = getattr(getattr(context, "db", None), "cost", None)
         if document is not None and recorder is not None:
-            requested = requested_cost(
+            requested = self.costs.of(
                 execution.schema._schema,
                 document,
+                execution.query,
                 execution.operation_name,
                 execution.variables,
-                self.rules,
             )
             if requested is not None:
                 recorder.requested = requested.total(VIEWER_UNITS, context.bearer() is not None)
