@@ -9,6 +9,7 @@ from typing import Any, Generic, TypeVar
 
 import strawberry
 import strawberry.federation
+from graphql import FieldNode, FragmentSpreadNode
 from strawberry import relay
 from strawberry.federation.schema_directives import Key
 from strawberry.federation.types import FieldSet
@@ -159,13 +160,27 @@ class User(relay.Node):
 
 
 def asks_for(info: Ctx, name: str) -> bool:
-    """Whether the current field's selection (through fragments too) holds `name`."""
-    pending: list[Any] = [s for f in info.selected_fields for s in f.selections]
+    """Whether the current field's selection (through fragments too) holds `name`.
+
+    It walks graphql-core's nodes: strawberry's `selected_fields` would build
+    its own copy of the whole selection first, at several times the cost."""
+    raw = info._raw_info
+    pending: list[Any] = [
+        s for node in raw.field_nodes if node.selection_set for s in node.selection_set.selections
+    ]
+    walked: set[str] = set()  # a fragment spread many times is looked through once
     while pending:
         selection = pending.pop()
-        if getattr(selection, "name", None) == name:
+        if isinstance(selection, FragmentSpreadNode):
+            fragment = raw.fragments.get(selection.name.value)
+            if fragment is not None and fragment.name.value not in walked:
+                walked.add(fragment.name.value)
+                pending.extend(fragment.selection_set.selections)
+            continue
+        if isinstance(selection, FieldNode) and selection.name.value == name:
             return True
-        pending.extend(getattr(selection, "selections", None) or [])
+        if selection.selection_set is not None:
+            pending.extend(selection.selection_set.selections)
     return False
 
 
