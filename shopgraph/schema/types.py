@@ -219,6 +219,7 @@ class Product(relay.Node):
         return cls(
             entity=product,
             stored_id=product.id,
+            _id=relay.GlobalID(type_name="Product", node_id=product.id),
             name=product.name,
             description=product.description,
             category=product.category,
@@ -241,13 +242,11 @@ class Product(relay.Node):
         found = await info.context.loaders.products.load_many(ids)
         return [cls.of(product) if product else None for product in found]
 
-    # Node's id, with the catalogue's cache hint like every other Product field.
-    @strawberry.field(
+    # Node's id, with the catalogue's cache hint like every other Product field;
+    # a plain field too (Node's own resolves it, at 6 µs a product).
+    _id: relay.GlobalID = strawberry.field(  # type: ignore[assignment]
         name="id", description="The Globally Unique ID of this object", directives=[CATALOGUE]
     )
-    @classmethod
-    def _id(cls, root: Product, info: Info) -> relay.GlobalID:  # type: ignore[override]
-        return relay.GlobalID(type_name="Product", node_id=root.stored_id)
 
     @strawberry.field(
         description="The sum of the product's sharded view counters.", directives=[COUNTER]
