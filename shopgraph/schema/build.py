@@ -21,6 +21,7 @@ from shopgraph.schema import cost_rules
 from shopgraph.schema.cost_limit import QueryCostLimit
 from shopgraph.schema.extensions import DynamoCost, ErrorCodes, RequestMetrics, SafeParserCache
 from shopgraph.schema.federation_tracing import FederatedTracing
+from shopgraph.schema.plain_fields import PlainFieldsExecutionContext
 from shopgraph.schema.query_cost import RequestedCosts
 from shopgraph.schema.root import Mutation, Query, Subscription
 from shopgraph.schema.scalars import SCALAR_MAP
@@ -94,6 +95,7 @@ def build_schema(
             ErrorCodes,
         ],
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
+        execution_context_class=PlainFieldsExecutionContext,
     )
 
 
