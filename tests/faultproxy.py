@@ -79,6 +79,7 @@ class Fault(StrEnum):
     UNPROCESSED = "unprocessed"  # BatchGetItem / BatchWriteItem: part comes back unprocessed
     CONFLICT = "conflict"  # TransactWriteItems: TransactionCanceledException
     LOST_RESPONSE = "lost_response"  # the engine applies it, the answer is replaced by a reset
+    CORRUPT = "corrupt"  # the engine's answer, with an x-amz-crc32 its body does not match
 
 
 # Operations each fault can change; the rest pass such a rule by.
@@ -360,6 +361,8 @@ class FaultProxy:
             case Fault.LOST_RESPONSE:
                 await self._send(request, body, operation)
                 return _reset(request)
+            case Fault.CORRUPT:
+                return await self._corrupted(request, body, operation)
             case Fault.CONFLICT:
                 return _conflict(fate.transact_items)
             case Fault.UNPROCESSED:
@@ -462,6 +465,17 @@ class FaultProxy:
             return _as_received(answer)
         _merge_held(operation, parsed, fate.held)
         return _json_response(200, parsed, answer.headers)
+
+    async def _corrupted(
+        self, request: web.BaseRequest, body: bytes, operation: str
+    ) -> web.StreamResponse:
+        """The engine's answer as if damaged on the way: its checksum no longer fits."""
+        answer = await self._send(request, body, operation)
+        if answer is None:
+            return _reset(request)
+        response = _as_received(answer)
+        response.headers["x-amz-crc32"] = str((zlib.crc32(answer.body) + 1) & 0xFFFFFFFF)
+        return response
 
 
 def _end_to_end(header: str) -> bool:
