@@ -22,6 +22,11 @@ class Shade(enum.Enum):
 
 
 @strawberry.type
+class Maker:
+    name: str
+
+
+@strawberry.type
 class Item:
     name: str
     count: int
@@ -31,6 +36,7 @@ class Item:
     # Filled with what the type does not allow, as a broken item would be.
     broken: int
     missing: str
+    maker: Maker
 
 
 def _items() -> list[Item]:
@@ -41,8 +47,9 @@ def _items() -> list[Item]:
             maybe=None,
             shade=Shade.DARK,
             price=Decimal("9.50"),
-            broken="not a number",
-            missing="there",  # type: ignore[arg-type]
+            broken="not a number",  # type: ignore[arg-type]
+            missing="there",
+            maker=Maker(name="m"),
         ),
         Item(
             name="b",
@@ -52,6 +59,7 @@ def _items() -> list[Item]:
             price=Decimal("0.10"),
             broken=3,
             missing=None,  # type: ignore[arg-type]
+            maker=Maker(name="n"),
         ),
     ]
 
@@ -95,6 +103,7 @@ QUERIES = [
     "{ items { name missing } }",
     "{ items { first: name, again: name, __typename } }",
     "{ items { ...F } } fragment F on Item { shade count }",
+    "{ items { name maker { name } count } }",
 ]
 
 

@@ -75,6 +75,44 @@ class PlainFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
         resolving = middleware is not None and bool(middleware._middleware_resolvers)
         self._plain_leaves: PlainLeaves = {} if resolving else leaves
 
+    def execute_fields(  # type: ignore[override]
+        self,
+        parent_type: GraphQLObjectType,
+        source_value: Any,
+        path: Any,
+        grouped_field_set: Any,
+        position_context: Any,
+    ) -> Any:
+        # An object asked for plain fields alone (a product's name and price)
+        # is answered as one dict, without a path or an awaitable check per field.
+        fields = self._plain_leaves.get(parent_type)
+        if fields is not None and len(grouped_field_set) <= len(fields):
+            results: dict[str, Any] = {}
+            for response_name, field_details_list in grouped_field_set.items():
+                leaf = fields.get(field_details_list[0].node.name.value)
+                if leaf is None:
+                    break
+                value = self._plain_value(leaf, source_value)
+                if value is None:
+                    break
+                results[response_name] = value
+            else:
+                return results
+        return super().execute_fields(
+            parent_type, source_value, path, grouped_field_set, position_context
+        )
+
+    def _plain_value(self, leaf: PlainLeaf, source: Any) -> Any:
+        """The field's output value, or None where graphql-core's path must decide."""
+        try:
+            value = leaf.read(source, leaf.python_name)
+            if value is None or self.is_awaitable(value):
+                return None
+            coerced = leaf.coerce(value)
+        except Exception:  # graphql-core's path reports it
+            return None
+        return None if coerced is Undefined else coerced
+
     def execute_field(  # type: ignore[override]
         self,
         parent_type: GraphQLObjectType,
@@ -87,14 +125,9 @@ class PlainFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if fields is not None:
             leaf = fields.get(field_details_list[0].node.name.value)
             if leaf is not None:
-                try:
-                    value = leaf.read(source, leaf.python_name)
-                    if value is not None and not self.is_awaitable(value):
-                        coerced = leaf.coerce(value)
-                        if coerced is not None and coerced is not Undefined:
-                            return coerced
-                except Exception:  # graphql-core's path below reports it
-                    pass
+                value = self._plain_value(leaf, source)
+                if value is not None:
+                    return value
         return super().execute_field(
             parent_type, source, field_details_list, path, position_context
         )
