@@ -17,7 +17,8 @@
 #   make bench-compare         python -m bench.compare $(BENCH_ARGS): shopgraph against the Node
 #                              reference peer (../shared/peers/apollo-ddb; needs node, npm, wrk)
 #   make bench-client          python -m bench.client $(BENCH_ARGS): CPU per DynamoDB call and
-#                              per page, aioboto3 against a lean signed client
+#                              per page, aioboto3 against a lean signed client, and where a
+#                              served page's CPU goes (needs wrk)
 #   make bench-overload        python -m bench.overload $(BENCH_ARGS): goodput at 16 to 1,024
 #                              connections, past the admission limit
 #   make bench-latency         python -m bench.latency $(BENCH_ARGS): the profile page's DynamoDB

@@ -11,10 +11,18 @@ in this one process, on uvloop as `serve` runs:
   page asks), per BatchGetItem of 20 products and per GetItem, with each client;
 - per page: the product and category pages executed through shopgraph's schema
   with the server's request context, once over each client (the same `Dynamo`
-  wrapper, only the client under it swapped), without HTTP.
+  wrapper, only the client under it swapped), without HTTP; and once over
+  answers replayed from memory (no client at all), with `{ __typename }` beside
+  them;
+- served: `shopgraph serve` on the same table, `{ __typename }` and each page
+  under wrk (one connection), with serve's CPU per request from /proc.
 
-Both clients' answers are checked to be the same. The exit status is 1 when
-they differ.
+From these it prints where a served page's CPU goes: what every request pays
+(`{ __typename }` served), the page's own execution (replayed, less
+`{ __typename }` in process), and its DynamoDB calls through each client (less
+the replayed page). Every answer is checked: the clients' must be the same, and
+wrk's must be 200 with the page's field and no errors. The exit status is 1
+when they are not.
 
     .venv/bin/python -m bench.client
     .venv/bin/python -m bench.client --calls 500 --json
@@ -24,11 +32,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack, ExitStack
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -38,10 +48,12 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from bench.cli import bench_parser, positive_int, run_bench
-from bench.queries import product_id
+from bench import wrk
+from bench.cli import bench_parser, exit_with, positive_float, positive_int, run_bench
+from bench.proc import cpu_seconds
+from bench.queries import TRIVIAL, product_id
 from bench.report import Table, fixed, machine, print_json, print_machine, ratio
-from bench.stack import Stack, add_stack_arguments, check_stack_arguments, seeded
+from bench.stack import Stack, add_stack_arguments, check_stack_arguments, seeded, serve
 from shopgraph.data import entities
 from shopgraph.data.codec import key_attributes
 from shopgraph.data.cost import CostRecorder
@@ -105,6 +117,25 @@ class LeanClient:
         return parsed
 
 
+class ReplayingClient:
+    """Answers each call from memory: the first time from the real client, then
+    the same answer parsed again, so a page runs without any client cost."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._answers: dict[tuple[str, bytes], bytes] = {}
+
+    def __getattr__(self, name: str) -> Callable[..., Awaitable[dict[str, Any]]]:
+        async def call(**params: Any) -> dict[str, Any]:
+            key = (name, orjson.dumps(params, option=orjson.OPT_SORT_KEYS))
+            if key not in self._answers:
+                self._answers[key] = orjson.dumps(await getattr(self._client, name)(**params))
+            answer: dict[str, Any] = orjson.loads(self._answers[key])
+            return answer
+
+        return call
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = bench_parser(__doc__, "bench.client")
     add_stack_arguments(parser, customers=20, products=200, orders_per_customer=5)
@@ -116,6 +147,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--warmup", type=positive_int, default=200, help="untimed ones before (default %(default)s)"
+    )
+    parser.add_argument(
+        "--duration",
+        type=positive_float,
+        default=10.0,
+        help="s of wrk per served request kind, after 2 s untimed (default %(default)s)",
     )
     parser.add_argument("--json", action="store_true", help="also print a JSON summary")
     args = parser.parse_args(argv)
@@ -168,7 +205,9 @@ def comparable(response: dict[str, Any]) -> Any:
     return response.get("Items", response.get("Item"))
 
 
-# The comparison's pages (bench.compare, from the peer's queries).
+# The comparison's pages (bench.compare, from the peer's queries), and what
+# each field the pages are checked for.
+EXPECT = {"product page": "viewCount", "category page": "nodes"}
 PAGES = {
     "product page": (
         "query ProductPage($id: ID!) { product(id: $id) { name price viewCount } }",
@@ -238,12 +277,16 @@ async def measure(args: argparse.Namespace, settings: Settings, endpoint: str) -
                 calls[kind][name] = await cpu_per_call(call, args.calls, args.warmup)
                 print(f"  {kind:28s} {name:9s} {calls[kind][name]:7.0f} µs CPU", flush=True)
 
+        replayed = ReplayingClient(boto)
+        trivial = partial(runner.execute, replayed, TRIVIAL, {})
+        in_process_trivial = await cpu_per_call(trivial, args.calls, args.warmup)
+        print(f"  {TRIVIAL:28s} {'-':9s} {in_process_trivial:7.0f} µs CPU", flush=True)
         pages: dict[str, dict[str, float]] = {}
         page_calls: dict[str, dict[str, int]] = {}
         for page, (document, variables) in PAGES.items():
             pages[page] = {}
             answers = []
-            for name, client in clients.items():
+            for name, client in {**clients, "replayed": replayed}.items():
                 execute = partial(runner.execute, client, document, variables)
                 data, cost = await execute()
                 answers.append(data)
@@ -252,10 +295,38 @@ async def measure(args: argparse.Namespace, settings: Settings, endpoint: str) -
                     mismatches.append(f"{page} over {name} made no DynamoDB call")
                 pages[page][name] = await cpu_per_call(execute, args.calls, args.warmup)
                 print(f"  {page:28s} {name:9s} {pages[page][name]:7.0f} µs CPU", flush=True)
-            # viewCount may move between the two clients' answers: compare the rest.
-            if _without_counts(answers[0]) != _without_counts(answers[1]):
+            # viewCount may move between the clients' answers: compare the rest.
+            if any(_without_counts(answers[0]) != _without_counts(a) for a in answers[1:]):
                 mismatches.append(page)
-    return {"calls": calls, "pages": pages, "page_calls": page_calls, "mismatches": mismatches}
+    return {
+        "calls": calls,
+        "pages": pages,
+        "page_calls": page_calls,
+        "in_process_trivial": in_process_trivial,
+        "mismatches": mismatches,
+    }
+
+
+def served_cpu(args: argparse.Namespace, stack: ExitStack, seeded_stack: Stack) -> dict[str, float]:
+    """serve's CPU µs per request under wrk at one connection, by request kind."""
+    server = serve(stack, args, seeded_stack, "shopgraph-client-serve.log")
+    kinds = {"trivial": (TRIVIAL, {}, "__typename")} | {
+        page: (document, variables, EXPECT[page]) for page, (document, variables) in PAGES.items()
+    }
+    figures: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="shopgraph-client-") as folder:
+        for kind, (document, variables, expect) in kinds.items():
+            request = wrk.Request(kind.replace(" ", "-"), document, variables, expect)
+            script = wrk.write_script(request, Path(folder))
+            wrk.run(script, server.graphql_url, 1, 2)
+            before = cpu_seconds([server.pid])
+            result = wrk.run(script, server.graphql_url, 1, args.duration)
+            spent = cpu_seconds([server.pid]) - before
+            if problem := result.problem() or ("no answer" if not result.requests else None):
+                exit_with(1, f"error: {kind} served: {problem}")
+            figures[kind] = spent * 1e6 / result.requests
+            print(f"  served {kind:21s} {figures[kind]:7.0f} µs CPU of serve", flush=True)
+    return figures
 
 
 def _without_counts(data: Any) -> Any:
@@ -295,6 +366,34 @@ def report(summary: dict[str, Any]) -> None:
             )
     if summary["mismatches"]:
         print(f"\nthe clients' answers differ: {', '.join(summary['mismatches'])}")
+    served = summary.get("served")
+    if not served:
+        print("\nwrk is not installed: no served figures (Debian's package `wrk`)")
+        return
+    print("\nWhere a served page's CPU goes (µs per request; serve at one connection)")
+    budget = Table([("", 52, "<")] + [(page, 14, ">") for page in PAGES])
+    budget.print_header()
+    every_request = served["trivial"]
+    rows: list[tuple[str, list[float]]] = [
+        ("what every request pays: { __typename } served", [every_request for _ in PAGES]),
+    ]
+    execution, calls = [], []
+    for figures in summary["pages"].values():
+        execution.append(figures["replayed"] - summary["in_process_trivial"])
+        calls.append(figures["aioboto3"] - figures["replayed"])
+    rows.append(("the page's execution, answers replayed", execution))
+    rows.append(("its DynamoDB calls through aioboto3", calls))
+    parts = [every_request + e + c for e, c in zip(execution, calls, strict=True)]
+    rows.append(("sum", parts))
+    rows.append(("the page served, measured", [served[page] for page in PAGES]))
+    rows.append(
+        (
+            "its calls through the lean client instead",
+            [f["lean"] - f["replayed"] for f in summary["pages"].values()],
+        )
+    )
+    for label, values in rows:
+        budget.print_row([label, *(fixed(v, 0) for v in values)])
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -304,6 +403,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with ExitStack() as stack:
         seeded_stack: Stack = seeded(stack, args, "shopgraph-client")
         summary = uvloop.run(measure(args, seeded_stack.settings, seeded_stack.engine.endpoint))
+        if wrk.available() is not None:
+            summary["served"] = served_cpu(args, stack, seeded_stack)
     summary["machine"] = info
     summary["dataset"] = seeded_stack.loaded.as_dict()
     report(summary)
