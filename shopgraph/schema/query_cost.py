@@ -10,7 +10,7 @@ where a field needs it and the request carries a token.
 
 from __future__ import annotations
 
-from collections import OrderedDict
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +34,7 @@ from graphql import (
     get_named_type,
     get_operation_ast,
     get_variable_values,
+    parse,
 )
 from graphql.execution.values import VariableValues
 
@@ -100,15 +101,15 @@ class RequestedCosts:
     """requested_cost, remembered by query text, operation and variables, on
     which alone it depends: clients send the same few operations again and
     again, and coercing the variables and walking the rules cost a small page
-    about a twentieth of its CPU. Least recently used go first."""
+    about a twentieth of its CPU. The least recently used go first, as in
+    CacheHints."""
 
     def __init__(self, rules: Rules, maxsize: int = 512) -> None:
         self.rules = rules
-        self.maxsize = maxsize
-        self._known: OrderedDict[tuple[str, str | None, bytes], Requested | None] = OrderedDict()
+        self._remembered = functools.lru_cache(maxsize=maxsize)(self._reckon)
 
     def __len__(self) -> int:
-        return len(self._known)
+        return self._remembered.cache_info().currsize
 
     def of(
         self,
@@ -120,15 +121,17 @@ class RequestedCosts:
     ) -> Requested | None:
         """The cost of `document`, which is `query` parsed."""
         key = _operation_key(query, operation_name, variables)
-        if key is not None and key in self._known:
-            self._known.move_to_end(key)
-            return self._known[key]
-        requested = requested_cost(schema, document, operation_name, variables, self.rules)
-        if key is not None:
-            self._known[key] = requested
-            if len(self._known) > self.maxsize:
-                self._known.popitem(last=False)
-        return requested
+        if key is None:
+            return requested_cost(schema, document, operation_name, variables, self.rules)
+        return self._remembered(schema, *key)
+
+    def _reckon(
+        self, schema: GraphQLSchema, query: str, operation_name: str | None, variables: bytes
+    ) -> Requested | None:
+        # A document is no key: on a miss the text is parsed again.
+        return requested_cost(
+            schema, parse(query), operation_name, orjson.loads(variables), self.rules
+        )
 
 
 def _operation_key(
