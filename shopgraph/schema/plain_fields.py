@@ -83,24 +83,35 @@ class PlainFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
         grouped_field_set: Any,
         position_context: Any,
     ) -> Any:
-        # An object asked for plain fields alone (a product's name and price)
-        # is answered as one dict, without a path or an awaitable check per field.
         fields = self._plain_leaves.get(parent_type)
-        if fields is not None and len(grouped_field_set) <= len(fields):
-            results: dict[str, Any] = {}
-            for response_name, field_details_list in grouped_field_set.items():
-                leaf = fields.get(field_details_list[0].node.name.value)
-                if leaf is None:
-                    break
-                value = self._plain_value(leaf, source_value)
-                if value is None:
-                    break
-                results[response_name] = value
-            else:
+        if fields is not None:
+            results = self._plain_object(fields, source_value, grouped_field_set)
+            if results is not None:
                 return results
         return super().execute_fields(
             parent_type, source_value, path, grouped_field_set, position_context
         )
+
+    def _plain_object(
+        self, fields: Mapping[str, PlainLeaf], source: Any, grouped_field_set: Any
+    ) -> dict[str, Any] | None:
+        """An object asked for plain fields alone (a product's name and price),
+        as one dict: no path or awaitable check per field. None for any other
+        (an order with its lines), which graphql-core completes field by field,
+        reading its plain ones in execute_field below."""
+        leaves = [
+            (response_name, fields.get(field_details_list[0].node.name.value))
+            for response_name, field_details_list in grouped_field_set.items()
+        ]
+        if any(leaf is None for _, leaf in leaves):
+            return None
+        results: dict[str, Any] = {}
+        for response_name, leaf in leaves:
+            value = self._plain_value(leaf, source)  # type: ignore[arg-type]
+            if value is None:
+                return None
+            results[response_name] = value
+        return results
 
     def _plain_value(self, leaf: PlainLeaf, source: Any) -> Any:
         """The field's output value, or None where graphql-core's path must decide."""
