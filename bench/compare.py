@@ -1,7 +1,7 @@
 """shopgraph against the Node reference peer: the same queries, table, engine and load.
 
-Starts DynamoDB Local through shopgraph's engine launcher, seeds a fresh table
-with shopgraph's own seed (one table per `--scale`, in turn), installs the peer
+For each `--scale` in turn, starts DynamoDB Local afresh through shopgraph's
+engine launcher and seeds a table with shopgraph's own seed. It installs the peer
 (apollo-ddb) into the project's cache, starts it and `shopgraph serve` on that
 table, then runs the peer's three queries (product, category, profile page) with
 wrk against both, alternately, for a few rounds at each concurrency. Every
@@ -426,7 +426,9 @@ def compare_scale(
         f"{size['orders_per_customer']} orders, {size['products']} products (table {table})"
     )
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="shopgraph-compare-") as tmp:
-        stack.callback(drop_table, settings, engine.endpoint)
+        if engine.pid is None:
+            # A given endpoint outlives the run; a launched engine goes with its data.
+            stack.callback(drop_table, settings, engine.endpoint)
         options = SeedOptions.for_settings(
             settings,
             customers=size["customers"],
@@ -528,7 +530,10 @@ def print_across_sizes(rows: list[dict[str, Any]]) -> None:
 
 def print_header(info: dict[str, Any]) -> None:
     print("shopgraph vs the reference peer (apollo-ddb)")
-    print(f"  engine   {info['engine']} at {info['endpoint']} (PID {info['engine_pid'] or '-'})")
+    if info["engine"] == "endpoint":
+        print(f"  engine   the endpoint {info['endpoint']}, one table per scale")
+    else:
+        print(f"  engine   {info['engine']}, started afresh for each scale")
     print(f"  peer     {info['peer_dir']}, installed in {info['peer_install']}")
     print(
         f"  load     wrk, 1 thread; {info['duration']:.0f} s per run, {info['rounds']} rounds "
@@ -546,26 +551,28 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     install_dir = peer.install(args.peer_dir.resolve())
     documents = read_queries(args)
     use_local_credentials(args.engine)
-    with open_engine(args.engine, args.endpoint_url) as engine:
-        info = {
-            "engine": args.engine,
-            "endpoint": engine.endpoint,
-            "engine_pid": engine.pid,
-            "peer_dir": str(args.peer_dir.resolve()),
-            "peer_install": str(install_dir),
-            "load_generator": "wrk -t1",
-            "duration": args.duration,
-            "rounds": args.rounds,
-            "concurrency": args.concurrency,
-            "warmup": args.warmup,
-            "stream_consumer": args.stream_consumer,
-            "scale": args.scale,
-            **machine(),
-        }
-        print_header(info)
-        info["scales"] = [
-            compare_scale(args, engine, install_dir, documents, orders) for orders in args.scale
-        ]
+    info = {
+        "engine": args.engine,
+        "endpoint": args.endpoint_url,
+        "peer_dir": str(args.peer_dir.resolve()),
+        "peer_install": str(install_dir),
+        "load_generator": "wrk -t1",
+        "duration": args.duration,
+        "rounds": args.rounds,
+        "concurrency": args.concurrency,
+        "warmup": args.warmup,
+        "stream_consumer": args.stream_consumer,
+        "scale": args.scale,
+        **machine(),
+    }
+    print_header(info)
+    info["scales"] = []
+    for orders in args.scale:
+        # A launched engine is new for each size: a size's figures are then its
+        # own, not those of an engine still holding (or deleting) the last one.
+        with open_engine(args.engine, args.endpoint_url) as engine:
+            scale = compare_scale(args, engine, install_dir, documents, orders)
+        info["scales"].append({**scale, "endpoint": engine.endpoint, "engine_pid": engine.pid})
     if len(info["scales"]) > 1:
         info["across_sizes"] = across_sizes(info["scales"])
         print_across_sizes(info["across_sizes"])
