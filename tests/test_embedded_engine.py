@@ -7,6 +7,7 @@ environment, so the server starts its own engine as a child process.
 from __future__ import annotations
 
 import asyncio
+import http.client
 import os
 import signal
 import socket
@@ -264,3 +265,31 @@ def test_the_engine_heap_is_a_setting_checked_before_java_starts(
     monkeypatch.setenv(dynamodb_local.HEAP_VARIABLE, "lots")
     with pytest.raises(EngineStartError, match="SHOPGRAPH_DYNAMODB_LOCAL_HEAP"):
         dynamodb_local.heap()
+
+
+def test_moto_keeps_a_connection_for_many_calls() -> None:
+    """Every DynamoDB call over a new connection doubled a call's time on moto."""
+    from shopgraph.engine import start_moto
+
+    with start_moto() as engine:
+        host, port = engine.endpoint_url.removeprefix("http://").split(":")
+        headers = {
+            "Content-Type": "application/x-amz-json-1.0",
+            "X-Amz-Target": "DynamoDB_20120810.ListTables",
+            "Authorization": "AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/dynamodb/"
+            "aws4_request, SignedHeaders=host, Signature=0",
+        }
+        connection = http.client.HTTPConnection(host, int(port), timeout=10)
+        try:
+            sockets = []
+            for _ in range(3):
+                connection.request("POST", "/", body=b"{}", headers=headers)
+                response = connection.getresponse()
+                assert response.status == 200
+                assert b"TableNames" in response.read()
+                assert response.getheader("Connection", "").lower() != "close"
+                sockets.append(connection.sock)
+            # http.client opens a new socket only after the server closed the last one.
+            assert sockets[0] is not None and all(s is sockets[0] for s in sockets)
+        finally:
+            connection.close()
