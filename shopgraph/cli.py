@@ -19,7 +19,7 @@ from aiohttp import web
 
 from shopgraph import logs
 from shopgraph.data import entities
-from shopgraph.data.dynamo import UNREACHABLE_ERRORS, Dynamo, open_client
+from shopgraph.data.dynamo import UNREACHABLE_ERRORS, Dynamo, open_client, table_admin_settings
 from shopgraph.data.seed import SeedOptions, customer_email, seed
 from shopgraph.data.table import TableShapeError, ensure_table
 from shopgraph.engine import (
@@ -90,7 +90,7 @@ async def _prepare_table(
 
 
 async def _prepare(settings: Settings, args: argparse.Namespace, *, seed_demo: bool) -> None:
-    async with open_client(settings) as client:
+    async with open_client(table_admin_settings(settings)) as client:
         await _prepare_table(client, settings, args, seed_demo=seed_demo)
 
 
@@ -247,7 +247,7 @@ def _child_args(
 
 def create_table(settings: Settings, args: argparse.Namespace) -> int:
     async def run() -> None:
-        async with open_client(settings) as client:
+        async with open_client(table_admin_settings(settings)) as client:
             created = await ensure_table(client, settings.table_name)
         print(
             f"created table {settings.table_name}"

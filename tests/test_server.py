@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 
 from tests.conftest import Api, process_env
+from tests.faultproxy import FaultProxy
 
 
 async def test_graphiql_is_served_to_browsers(api: Api) -> None:
@@ -35,6 +36,20 @@ async def test_not_ready_while_the_table_cannot_be_reached(start_api: Any) -> No
     # Queries that need the table say so with a code, not a 500.
     body = await api.gql('{ product(id: "p1") { id } }')
     assert body["errors"][0]["extensions"]["code"] == "UNAVAILABLE"
+
+
+async def test_a_readiness_probe_reads_one_item_not_the_table_description(
+    start_api: Any, dynamo_endpoint: str
+) -> None:
+    # DynamoDB Local counts a table's items to describe it: 0.76 s a probe at
+    # 400,000 items, past the probe's 1 s timeout at a few million.
+    async with FaultProxy(dynamo_endpoint) as proxy:
+        api = await start_api(endpoint_url=proxy.url, stream_consumer=False)
+        calls = proxy.recording()
+        for _ in range(3):
+            assert (await api.http.get("/readyz")).status == 200
+        proxy.stop_recording()
+    assert [call.operation for call in calls] == ["GetItem"] * 3
 
 
 async def test_every_response_has_a_request_id(api: Api) -> None:

@@ -65,6 +65,18 @@ def client_config(settings: Settings) -> Config:
     )
 
 
+# DescribeTable on DynamoDB Local counts the table's items: seconds for
+# millions. Creating and checking the table waits that long; item calls do not.
+TABLE_ADMIN_READ_TIMEOUT = 120.0
+
+
+def table_admin_settings(settings: Settings) -> Settings:
+    """Settings for a client that creates, checks or describes the table."""
+    return settings.with_(
+        dynamodb_read_timeout=max(settings.dynamodb_read_timeout, TABLE_ADMIN_READ_TIMEOUT)
+    )
+
+
 @asynccontextmanager
 async def open_client(
     settings: Settings, endpoint_url: str | None = None, service: str = "dynamodb"
