@@ -173,7 +173,7 @@ def create_app(
     async def dynamo_client(app: web.Application) -> AsyncIterator[None]:
         async with (
             open_client(settings, endpoint_url) as client,
-            readiness(settings, client, endpoint_url, prepare) as ready,
+            readiness(settings, endpoint_url, prepare) as ready,
         ):
             state.client = client
             state.readiness = ready

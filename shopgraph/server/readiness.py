@@ -45,7 +45,11 @@ class Probe:
 
 class Readiness:
     def __init__(
-        self, settings: Settings, probe_client: Any, client: Any, prepare: Prepare | None
+        self,
+        settings: Settings,
+        probe_client: Any,
+        prepare: Prepare | None = None,
+        prepare_client: Any = None,
     ) -> None:
         self.settings = settings
         self.probe_client = probe_client  # does not retry: a probe answers at once
@@ -54,7 +58,7 @@ class Readiness:
         if prepare is None:
             self.prepared.set()
         else:
-            self._task = asyncio.create_task(self._prepare_when_reachable(prepare, client))
+            self._task = asyncio.create_task(self._prepare_when_reachable(prepare, prepare_client))
 
     async def probe(self) -> Probe:
         if not self.prepared.is_set():
@@ -96,19 +100,20 @@ class Readiness:
 
 @asynccontextmanager
 async def readiness(
-    settings: Settings, client: Any, endpoint_url: str | None, prepare: Prepare | None
+    settings: Settings, endpoint_url: str | None, prepare: Prepare | None
 ) -> AsyncIterator[Readiness]:
-    """Readiness probed through a client of its own; prepare runs through client."""
+    """Readiness probed through a client of its own; prepare, when given, runs
+    through another that waits for DynamoDB's table calls (it describes the table)."""
     probe_settings = settings.with_(
         dynamodb_max_attempts=1, dynamodb_connect_timeout=0.5, dynamodb_read_timeout=PROBE_SECONDS
     )
     async with AsyncExitStack() as stack:
         probe_client = await stack.enter_async_context(open_client(probe_settings, endpoint_url))
+        prepare_client = None
         if prepare is not None:
-            # Preparing describes the table: a client that waits for that.
-            client = await stack.enter_async_context(
+            prepare_client = await stack.enter_async_context(
                 open_client(table_admin_settings(settings), endpoint_url)
             )
-        state = Readiness(settings, probe_client, client, prepare)
+        state = Readiness(settings, probe_client, prepare, prepare_client)
         stack.push_async_callback(state.close)
         yield state
